@@ -1,0 +1,281 @@
+"""The ``alpr`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from alpr import config as config_mod
+from alpr.config import Config, ConfigError
+
+log = logging.getLogger("alpr")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_config_show(cfg: Config, args: argparse.Namespace) -> int:
+    data = config_mod.as_masked_dict(cfg)
+    print(json.dumps(data, indent=2) if args.json else config_mod.to_toml(data), end="" if not args.json else "\n")
+    return 0
+
+
+def cmd_stack(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr import stack
+
+    try:
+        if args.action == "up":
+            lines = stack.up(cfg)
+        elif args.action == "down":
+            lines = stack.down(cfg)
+        else:
+            rows = stack.status(cfg)
+            if args.json:
+                print(json.dumps(rows))
+            lines = [
+                f"{r['service']:6} {r['endpoint']:22} "
+                + ("external" if not r["managed"] else f"pid {r['pid']}" if r["pid"] else "not started by alpr")
+                + ("  healthy" if r["healthy"] else "  DOWN")
+                for r in rows
+            ]
+            if not args.json:
+                print("\n".join(lines))
+            return 0 if all(r["healthy"] for r in rows) else 1
+    except stack.StackError as exc:
+        _say(f"error: {exc}")
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_db_migrate(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr import db
+
+    applied = db.migrate(db.connect(cfg), cfg)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def cmd_simulate(cfg: Config, args: argparse.Namespace) -> int:
+    import time
+
+    from alpr.frames import encode_jpeg
+    from alpr.simulator.traffic import Simulator
+
+    sim_cfg = cfg.simulator
+    for name in ("fixed_cameras", "mobile_units", "fps", "seed"):
+        if getattr(args, name) is not None:
+            setattr(sim_cfg, name, getattr(args, name))
+    config_mod.validate(cfg)
+    sim = Simulator(sim_cfg)
+    if args.write_dataset:
+        from alpr.simulator.dataset import write_dataset
+
+        out = Path(args.write_dataset)
+        count = args.frames or 200
+        stats = write_dataset(sim.frames(realtime=False), out, count,
+                              progress=lambda n: n % 50 == 0 and _say(f"{n}/{count} images written"))
+        print(json.dumps({"dir": str(out), **stats}))
+        return 0
+
+    from alpr import kafka
+    from alpr.publish import FramePublisher
+
+    kafka.ensure_topics(cfg)
+    pub = FramePublisher(cfg)
+    frames = sim.frames(realtime=not args.fast)
+    t0 = last = time.monotonic()
+    n = 0
+    try:
+        while (args.frames is None or n < args.frames) and (args.seconds is None or time.monotonic() - t0 < args.seconds):
+            f = next(frames)
+            pub.publish(f.meta, encode_jpeg(f.image, 88))
+            n += 1
+            if time.monotonic() - last >= 5:
+                last = time.monotonic()
+                _say(f"{n} frames published from {len(sim.cameras)} cameras ({n / (last - t0):.1f}/s)")
+    except KeyboardInterrupt:
+        pass
+    pub.flush()
+    _say(f"done: {n} frames published to {cfg.kafka.frames_topic}")
+    return 0
+
+
+def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr import ingest, kafka
+    from alpr.domain import Location
+    from alpr.publish import FramePublisher
+
+    try:
+        source = ingest.open_source(args.source, args.max_fps)
+        kafka.ensure_topics(cfg)
+        pub = FramePublisher(cfg)
+        n = ingest.ingest(source, args.camera_id, Location(args.lat, args.lon), pub.publish, args.max_fps,
+                          live=ingest.is_stream(args.source))
+    except ingest.SourceError as exc:
+        _say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        n = pub.sent
+    pub.flush()
+    _say(f"done: {n} frames from {args.source} published as camera {args.camera_id}")
+    return 0
+
+
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    """Hand over to Bytewax's runner (threads with -w, processes/machines with -i/-a)."""
+    argv = [sys.executable, "-m", "bytewax.run", "flows.read_flow:build_from_env()",
+            "-w", str(args.workers or cfg.flow.workers_per_process)]
+    if args.process_id is not None:
+        argv += ["-i", str(args.process_id), "-a", args.addresses]
+    os.environ["ALPR_DATA_DIR"] = cfg.data_dir
+    if args.config:
+        os.environ["ALPR_CONFIG"] = args.config
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_hotlist_keygen(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr.crypto import generate_key_file
+
+    kid = generate_key_file(cfg.hotlist_key_path)
+    print(f"added key {kid} to {cfg.hotlist_key_path}; new entries are sealed with it")
+    return 0
+
+
+def _store(cfg: Config, need_key: bool):
+    import redis
+
+    from alpr.crypto import Keyring
+    from alpr.hotlist import HotlistStore
+
+    keyring = Keyring.load(cfg.hotlist_key_path) if need_key else None
+    return HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
+
+
+def cmd_hotlist_add(cfg: Config, args: argparse.Namespace) -> int:
+    fields = dict(kv.split("=", 1) for kv in args.field)
+    entry_id = _store(cfg, True).add(args.list, args.plate, fields)
+    print(f"added {args.plate} to {args.list} as entry {entry_id}")
+    return 0
+
+
+def cmd_hotlist_lists(cfg: Config, args: argparse.Namespace) -> int:
+    lists = _store(cfg, False).lists()
+    if args.json:
+        print(json.dumps(lists))
+    else:
+        for name, meta in lists.items():
+            print(f"{name:16} {meta.get('entries', '?'):>8} entries  refreshed {meta.get('refreshed_at', 'never')}")
+    return 0
+
+
+def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr import demo
+    from alpr.stack import StackError
+
+    say = _say
+    try:
+        summary = demo.run(cfg, args.seconds, say, keep_stack=args.keep_stack)
+    except StackError as exc:
+        _say(f"error: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(demo.format_summary(summary))
+    return 0 if summary["reads"] > 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alpr",
+        description="Automated licence plate recognition: camera frames to plate reads, hot-list hits and search.",
+        epilog="Configuration: embedded defaults, then --config FILE (or ALPR_CONFIG), then ALPR_<SECTION>__<KEY> "
+        "environment variables. See `alpr config show`.",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("config", help="show the effective configuration")
+    csub = c.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = csub.add_parser("show", help="print the configuration in effect, secrets masked")
+    show.add_argument("--json", action="store_true", help="JSON instead of TOML")
+    show.set_defaults(func=cmd_config_show)
+
+    s = sub.add_parser("stack", help="run the local Kafka (tansu) and Redis services")
+    s.add_argument("action", choices=["up", "down", "status"], help="start, stop (only what alpr started), or check")
+    s.add_argument("--json", action="store_true", help="status as JSON")
+    s.set_defaults(func=cmd_stack)
+
+    d = sub.add_parser("db", help="ClickHouse schema")
+    dsub = d.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dsub.add_parser("migrate", help="apply pending schema migrations (idempotent)").set_defaults(func=cmd_db_migrate)
+
+    sim = sub.add_parser("simulate", help="publish synthetic camera traffic, or write it as a dataset")
+    sim.add_argument("--fixed", dest="fixed_cameras", type=int, help="fixed cameras (default from config)")
+    sim.add_argument("--mobile", dest="mobile_units", type=int, help="mobile units moving along a GPS track")
+    sim.add_argument("--fps", type=float, help="frames per second per camera")
+    sim.add_argument("--seed", type=int, help="random seed; the same seed gives the same traffic")
+    sim.add_argument("--seconds", type=float, help="stop after this many seconds")
+    sim.add_argument("--frames", type=int, help="stop after this many frames")
+    sim.add_argument("--fast", action="store_true", help="as fast as possible with simulated capture times")
+    sim.add_argument("--write-dataset", metavar="DIR",
+                     help="write images and openalpr-benchmarks endtoend labels to DIR instead of Kafka")
+    sim.set_defaults(func=cmd_simulate)
+
+    i = sub.add_parser("ingest", help="publish frames from a real camera: video file, RTSP/HTTP stream or image folder")
+    i.add_argument("source", help="video file, image folder, or rtsp:// / http(s):// URL")
+    i.add_argument("--camera-id", required=True, help="camera id (message key)")
+    i.add_argument("--lat", type=float, required=True, help="camera site latitude")
+    i.add_argument("--lon", type=float, required=True, help="camera site longitude")
+    i.add_argument("--max-fps", type=float, default=5.0, help="publish at most this many frames per second (default 5)")
+    i.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("run", help="run the read flow (Bytewax)")
+    r.add_argument("-w", "--workers", type=int, help="worker threads in this process")
+    r.add_argument("-i", "--process-id", type=int, help="this process's index in a multi-process cluster")
+    r.add_argument("-a", "--addresses", help="host:port of every process in the cluster, ';'-separated")
+    r.set_defaults(func=cmd_run)
+
+    h = sub.add_parser("hotlist", help="hot lists (stolen vehicles, warrants, BOLO)")
+    hsub = h.add_subparsers(dest="action", required=True, metavar="ACTION")
+    hsub.add_parser("keygen", help="add a new AES-256 key to the hot-list key file").set_defaults(func=cmd_hotlist_keygen)
+    ha = hsub.add_parser("add", help="add one entry; every field but the plate is encrypted")
+    ha.add_argument("--list", required=True, help="list name, e.g. stolen, bolo")
+    ha.add_argument("plate")
+    ha.add_argument("--field", action="append", default=[], metavar="NAME=VALUE", help="entry field (repeatable)")
+    ha.set_defaults(func=cmd_hotlist_add)
+    hl = hsub.add_parser("lists", help="list names, sizes and refresh times")
+    hl.add_argument("--json", action="store_true")
+    hl.set_defaults(func=cmd_hotlist_lists)
+
+    dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
+    dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")
+    dm.add_argument("--json", action="store_true", help="end with one JSON object of the results")
+    dm.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running afterwards")
+    dm.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_mod.load(args.config)
+    except ConfigError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
+    return args.func(cfg, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""One typed configuration: embedded defaults, then a TOML file, then environment overrides.
+
+Defaults run everything on one machine (local tansu broker and Redis, ClickHouse as chDB under
+the data directory). Production sets plain URLs. Environment overrides are named
+``ALPR_<SECTION>__<KEY>`` (``ALPR_KAFKA__BOOTSTRAP_SERVERS``); ``ALPR_DATA_DIR`` and
+``ALPR_CONFIG`` (the TOML path) are the two top-level ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+
+class ConfigError(ValueError):
+    """Raised at start-up for invalid configuration; the message names the key."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(base, "alpr")
+
+
+@dataclass
+class KafkaConfig:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    frames_topic: str = "alpr.frames"
+    hits_topic: str = "alpr.hits"
+    dead_letter_topic: str = "alpr.dead-letter"
+    frames_partitions: int = 4
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by every producer, consumer and admin client."""
+        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            conf.update(
+                {
+                    "sasl.mechanism": self.sasl_mechanism,
+                    "sasl.username": self.sasl_username,
+                    "sasl.password": self.sasl_password,
+                }
+            )
+        return conf
+
+
+@dataclass
+class RedisConfig:
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class ClickHouseConfig:
+    # Empty means chDB under <data_dir>/clickhouse; otherwise chdb:///path or http(s)://user:pass@host:port
+    url: str = ""
+    database: str = "alpr"
+
+
+@dataclass
+class HotlistConfig:
+    # AES-256-GCM key file for hot-list fields; empty means <data_dir>/keys/hotlist.key.
+    # ALPR_HOTLIST_KEY (base64) takes precedence over the file.
+    key_file: str = ""
+
+
+@dataclass
+class ReaderConfig:
+    engine: str = "ppocr"
+    min_confidence: float = 0.6
+    det_max_side: int = 640  # text detection runs on the frame downscaled to this
+    intra_op_threads: int = 2  # ONNX Runtime threads per reader; 1 when running a process per core
+
+
+@dataclass
+class FlowConfig:
+    workers_per_process: int = 1
+    # Same camera, plate and hot-list entry within this many seconds of event time is one hit.
+    hit_suppression_s: float = 60.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+
+
+@dataclass
+class PolicyConfig:
+    retention_years: int = 2
+
+
+@dataclass
+class SimulatorConfig:
+    fixed_cameras: int = 2
+    mobile_units: int = 1
+    fps: float = 1.0  # frames per second per camera
+    width: int = 960
+    height: int = 540
+    seed: int = 7
+    center_lat: float = 40.7128
+    center_lon: float = -74.0060
+    no_plate_ratio: float = 0.1
+
+
+@dataclass
+class Config:
+    data_dir: str = field(default_factory=_default_data_dir)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
+    hotlist: HotlistConfig = field(default_factory=HotlistConfig)
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse.url or f"chdb://{self.data_path / 'clickhouse'}"
+
+    @property
+    def hotlist_key_path(self) -> Path:
+        return Path(self.hotlist.key_file).expanduser() if self.hotlist.key_file else self.data_path / "keys" / "hotlist.key"
+
+
+SECRET_KEYS = {"kafka.sasl_password"}
+URL_KEYS = {"redis.url", "clickhouse.url"}
+
+
+def _coerce(key: str, value: Any, typ: type) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+
+
+def _apply(target: Any, values: Mapping[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(target))
+    names = {f.name for f in dataclasses.fields(target)}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ConfigError(f"{key}: unknown key")
+        typ = hints[name]
+        if dataclasses.is_dataclass(typ):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: expected a table of settings, got {value!r}")
+            _apply(getattr(target, name), value, f"{key}.")
+        else:
+            setattr(target, name, _coerce(key, value, typ))
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("ALPR_") or name in {"ALPR_CONFIG", "ALPR_HOTLIST_KEY"}:
+            continue
+        rest = name[len("ALPR_") :].lower()
+        if "__" in rest:
+            section, key = rest.split("__", 1)
+            out.setdefault(section, {})[key] = value
+        else:
+            out[rest] = value
+    return out
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key}: must be greater than 0, got {value}")
+
+
+def validate(cfg: Config) -> Config:
+    """Check values that types alone cannot; every message starts with the key."""
+    if not cfg.kafka.bootstrap_servers.strip():
+        raise ConfigError("kafka.bootstrap_servers: must name at least one host:port")
+    for server in cfg.kafka.bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"kafka.bootstrap_servers: {server!r} is not host:port")
+    if urlsplit(cfg.redis.url).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError(f"redis.url: scheme must be redis://, rediss:// or unix://, got {cfg.redis.url!r}")
+    if cfg.clickhouse.url and urlsplit(cfg.clickhouse.url).scheme not in {"chdb", "http", "https"}:
+        raise ConfigError(f"clickhouse.url: scheme must be chdb://, http:// or https://, got {cfg.clickhouse.url!r}")
+    if not cfg.clickhouse.database.isidentifier():
+        raise ConfigError(f"clickhouse.database: {cfg.clickhouse.database!r} is not a plain identifier")
+    if cfg.reader.engine not in {"ppocr"}:
+        raise ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r} (known: ppocr)")
+    if not 0.0 <= cfg.reader.min_confidence <= 1.0:
+        raise ConfigError(f"reader.min_confidence: must be within 0..1, got {cfg.reader.min_confidence}")
+    for key, value in {
+        "kafka.frames_partitions": cfg.kafka.frames_partitions,
+        "reader.det_max_side": cfg.reader.det_max_side,
+        "reader.intra_op_threads": cfg.reader.intra_op_threads,
+        "flow.workers_per_process": cfg.flow.workers_per_process,
+        "flow.metrics_port": cfg.flow.metrics_port,
+        "policy.retention_years": cfg.policy.retention_years,
+        "simulator.fps": cfg.simulator.fps,
+        "simulator.width": cfg.simulator.width,
+        "simulator.height": cfg.simulator.height,
+    }.items():
+        _positive(key, value)
+    if cfg.simulator.fixed_cameras < 0 or cfg.simulator.mobile_units < 0:
+        raise ConfigError("simulator.fixed_cameras/mobile_units: must not be negative")
+    if not 0.0 <= cfg.simulator.no_plate_ratio < 1.0:
+        raise ConfigError(f"simulator.no_plate_ratio: must be within 0..1, got {cfg.simulator.no_plate_ratio}")
+    return cfg
+
+
+def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the effective configuration; raise ConfigError naming the bad key."""
+    environ = os.environ if environ is None else environ
+    cfg = Config()
+    path = path or environ.get("ALPR_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                _apply(cfg, tomllib.load(fh))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path}: not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    try:
+        _apply(cfg, _env_overrides(environ))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from environment ALPR_*)") from exc
+    return validate(cfg)
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def as_masked_dict(cfg: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, with passwords replaced by ****."""
+    data = dataclasses.asdict(cfg)
+    data["clickhouse"]["url"] = cfg.clickhouse_url
+    data["hotlist"]["key_file"] = str(cfg.hotlist_key_path)
+    for key in SECRET_KEYS:
+        section, name = key.split(".")
+        if data[section][name]:
+            data[section][name] = "****"
+    for key in URL_KEYS:
+        section, name = key.split(".")
+        data[section][name] = _mask_url(data[section][name])
+    return data
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """Render a config dict as TOML (flat scalars first, then one table per section)."""
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [f"{k} = {scalar(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            lines += ["", f"[{k}]"] + [f"{kk} = {scalar(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,86 @@
+"""AES-256-GCM sealing of hot-list fields, with a key id beside each record so keys can rotate.
+
+Keys never live in the repository: they come from ``ALPR_HOTLIST_KEY`` (``kid:base64``) or a key
+file with one ``kid base64`` line per key, the last line being the key used for new records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+class UnknownKeyError(LookupError):
+    """A record was sealed with a key this keyring does not hold."""
+
+
+class Keyring:
+    def __init__(self, keys: dict[str, bytes], current: str):
+        if current not in keys:
+            raise ValueError(f"current key {current!r} is not in the keyring")
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise ValueError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
+        self._keys = dict(keys)
+        self.current = current
+
+    def __repr__(self) -> str:  # never print key material
+        return f"Keyring(current={self.current!r}, keys={sorted(self._keys)})"
+
+    @classmethod
+    def parse(cls, text: str) -> "Keyring":
+        keys: dict[str, bytes] = {}
+        current = ""
+        for n, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            kid, _, b64 = line.replace(":", " ", 1).partition(" ")
+            try:
+                keys[kid] = base64.b64decode(b64.strip(), validate=True)
+            except ValueError as exc:
+                raise ValueError(f"key line {n}: not base64") from exc
+            current = kid
+        if not keys:
+            raise ValueError("no keys found")
+        return cls(keys, current)
+
+    @classmethod
+    def load(cls, key_file: Path, environ: dict | None = None) -> "Keyring":
+        env = os.environ if environ is None else environ
+        if env.get("ALPR_HOTLIST_KEY"):
+            return cls.parse(env["ALPR_HOTLIST_KEY"])
+        if not key_file.exists():
+            raise FileNotFoundError(
+                f"hot-list key file {key_file} does not exist: create one with `alpr hotlist keygen` "
+                "or set ALPR_HOTLIST_KEY"
+            )
+        return cls.parse(key_file.read_text())
+
+    def seal(self, fields: dict, aad: bytes) -> dict[str, str]:
+        nonce = os.urandom(12)
+        ct = AESGCM(self._keys[self.current]).encrypt(nonce, json.dumps(fields, sort_keys=True).encode(), aad)
+        return {"kid": self.current, "nonce": base64.b64encode(nonce).decode(), "ct": base64.b64encode(ct).decode()}
+
+    def open(self, sealed: dict[str, str], aad: bytes) -> dict:
+        key = self._keys.get(sealed["kid"])
+        if key is None:
+            raise UnknownKeyError(f"no key {sealed['kid']!r} in the keyring")
+        plain = AESGCM(key).decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ct"]), aad)
+        return json.loads(plain)
+
+
+def generate_key_file(path: Path) -> str:
+    """Append a fresh key to the key file (created 0600); return its key id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kid = "k" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    line = f"{kid} {base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as fh:
+        fh.write(line)
+    return kid

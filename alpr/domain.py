@@ -1,0 +1,80 @@
+"""Domain types shared by every stage, and the deterministic ids that make replays harmless."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+def stable_id(*parts: object) -> str:
+    """A 32-hex-digit id derived only from its parts, so a replayed input yields the same id."""
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """Everything known about a frame except its pixels."""
+
+    camera_id: str
+    frame_id: str
+    captured_at: datetime  # tz-aware UTC
+    location: Location
+    # Only simulated frames carry the plates that are really in them (for accuracy checks).
+    true_plates: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """One plate read in one frame. Holds no personal information: plate, time, place, image."""
+
+    read_id: str
+    frame: FrameMeta
+    plate: str
+    confidence: float
+    box: Box
+    crop_jpeg: bytes
+    detector: str
+    raw_text: str = ""
+
+
+@dataclass(frozen=True)
+class HotlistEntry:
+    """A hot-list entry as the flow sees it: only the plate is clear text."""
+
+    list_name: str
+    entry_id: str
+    plate: str
+    sealed: dict = field(default_factory=dict)  # encrypted payload as stored: key id, nonce, ciphertext
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A lead for dispatch: a read matched a hot-list entry. Confirmation happens elsewhere."""
+
+    hit_id: str
+    read: PlateRead
+    entry: HotlistEntry
+    match: str  # "exact" for now
+
+
+def read_id_for(frame_id: str, index: int) -> str:
+    return stable_id("read", frame_id, index)
+
+
+def hit_id_for(camera_id: str, plate: str, list_name: str, entry_id: str, first_read_id: str) -> str:
+    return stable_id("hit", camera_id, plate, list_name, entry_id, first_read_id)

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the read path. Plates never appear as label values."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES = Counter("alpr_frames_total", "Frames decoded and searched for plates", ["camera_id"])
+DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
+PLATES_READ = Counter("alpr_reads_total", "Plate reads produced", ["camera_id"])
+HITS = Counter("alpr_hits_total", "Hits published to dispatch", ["list_name", "match"])
+STAGE_SECONDS = Histogram(
+    "alpr_stage_duration_seconds",
+    "Time spent per pipeline stage and frame",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LAST_FRAME = Gauge("alpr_camera_last_frame_timestamp_seconds", "Capture time of the newest frame per camera", ["camera_id"])
+CLICKHOUSE_ROWS = Counter("alpr_clickhouse_rows_written_total", "Rows inserted into ClickHouse", ["table"])
+FRAMES_PUBLISHED = Counter("alpr_frames_published_total", "Frames published by simulator or ingest", ["camera_id"])

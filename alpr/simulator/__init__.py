@@ -1,0 +1,1 @@
+"""Synthetic camera traffic with known truth, for demos, tests and detector training."""

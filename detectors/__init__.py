@@ -1,0 +1,1 @@
+"""Plate detection and OCR. Uses the core package ``alpr``; never ``sinks`` or ``flows``."""

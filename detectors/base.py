@@ -1,0 +1,36 @@
+"""The reader interface every plate detector/OCR pair implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from alpr.domain import Box
+
+
+@dataclass(frozen=True)
+class PlateText:
+    """A plate found and read in one image."""
+
+    box: Box  # axis-aligned, image pixels
+    corners: tuple[tuple[float, float], ...]  # 4 points clockwise from top-left, image pixels
+    raw_text: str  # what the recogniser returned
+    plate: str  # normalised plate number
+    confidence: float  # recognition confidence, 0..1
+    det_confidence: float  # detection confidence, 0..1 (1.0 when the detector gives none)
+
+
+@dataclass
+class ReaderResult:
+    plates: list[PlateText]
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: "detect", "ocr"
+
+
+class PlateReader(Protocol):
+    name: str
+
+    def read(self, image: np.ndarray) -> ReaderResult:
+        """Find and read every plate in a BGR image."""
+        ...

@@ -1,0 +1,172 @@
+"""The read flow: camera frames in, plate reads to ClickHouse, hot-list hits to dispatch.
+
+    frames topic -> validate -> read plates -> reads table (ClickHouse)
+                       |            |       -> hot-list join (Redis) -> first hit per pass -> hits topic
+                       +------------+-> dead-letter topic (original message + reason)
+
+Run it with ``alpr run`` or ``python -m bytewax.run "flows.read_flow:build_from_env()"``; Kafka
+partitions (one camera each, by key) are spread over the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import bytewax.operators as op
+import redis
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+from prometheus_client import start_http_server
+
+from alpr import config as config_mod
+from alpr import db, frames, kafka, metrics
+from alpr.config import Config
+from alpr.domain import FrameMeta, HotlistEntry, PlateRead, read_id_for
+from alpr.hits import hit_key, suppress_repeats
+from alpr.hotlist import HotlistStore
+from detectors.base import PlateReader
+from detectors.ppocr import PPOCRReader
+from sinks.clickhouse import ReadsSink
+from sinks.kafka import dead_letter_message, hit_message
+
+log = logging.getLogger(__name__)
+
+CROP_PAD = 0.15  # extra context around the plate box in the stored crop
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message the flow cannot use, kept whole for the dead-letter topic."""
+
+    msg: KafkaSourceMessage
+    stage: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    msg: KafkaSourceMessage
+    meta: FrameMeta
+    jpeg: bytes
+
+
+def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
+    try:
+        meta, jpeg = frames.parse(msg.key, msg.value, msg.headers)
+    except frames.FrameError as exc:
+        return Rejected(msg, "validate", exc.reason, exc.detail)
+    metrics.LAST_FRAME.labels(meta.camera_id).set(meta.captured_at.timestamp())
+    return Frame(msg, meta, jpeg)
+
+
+def crop(image, box, pad: float = CROP_PAD) -> bytes:
+    h, w = image.shape[:2]
+    dx, dy = int(box.w * pad), int(box.h * pad)
+    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
+    x1, y1 = min(w, box.x + box.w + dx), min(h, box.y + box.h + dy)
+    return frames.encode_jpeg(image[y0:y1, x0:x1], quality=92)
+
+
+def make_read_step(reader: PlateReader):
+    def read_plates(frame: Frame) -> list[PlateRead] | Rejected:
+        t0 = time.perf_counter()
+        try:
+            image = frames.decode_image(frame.jpeg)
+        except frames.FrameError as exc:
+            return Rejected(frame.msg, "decode", exc.reason, exc.detail)
+        t1 = time.perf_counter()
+        try:
+            result = reader.read(image)
+        except Exception as exc:  # a reader bug must not stop every camera
+            log.exception("reader failed on frame %s", frame.meta.frame_id)
+            return Rejected(frame.msg, "read", "reader_error", f"{type(exc).__name__}: {exc}")
+        metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
+        metrics.STAGE_SECONDS.labels("detect").observe(result.timings_ms.get("detect", 0) / 1000)
+        metrics.STAGE_SECONDS.labels("ocr").observe(result.timings_ms.get("ocr", 0) / 1000)
+        reads = [
+            PlateRead(
+                read_id=read_id_for(frame.meta.frame_id, i),
+                frame=frame.meta,
+                plate=p.plate,
+                confidence=p.confidence,
+                box=p.box,
+                crop_jpeg=crop(image, p.box),
+                detector=reader.name,
+                raw_text=p.raw_text,
+            )
+            for i, p in enumerate(result.plates)
+        ]
+        metrics.FRAMES.labels(frame.meta.camera_id).inc()
+        metrics.PLATES_READ.labels(frame.meta.camera_id).inc(len(reads))
+        return reads
+
+    return read_plates
+
+
+def make_reader(cfg: Config) -> PlateReader:
+    if cfg.reader.engine == "ppocr":
+        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
+    raise config_mod.ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r}")
+
+
+def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:
+    """The dataflow; ``tail=False`` stops at the end of the frames topic (tests, backfills)."""
+    kafka.ensure_topics(cfg)
+    db.migrate(db.connect(cfg), cfg)
+    reader = reader or make_reader(cfg)
+    store = HotlistStore(redis.Redis.from_url(cfg.redis.url))
+    brokers = cfg.kafka.bootstrap_servers.split(",")
+    kcfg = cfg.kafka.client_config()
+    kcfg.pop("bootstrap.servers")
+
+    flow = Dataflow("alpr_read")
+    src = kop.input("frames_in", flow, brokers=brokers, topics=[cfg.kafka.frames_topic], tail=tail, add_config=kcfg)
+    kafka_errors = op.map(
+        "kafka_errors", src.errs, lambda e: Rejected(e.msg, "consume", "kafka_error", str(e.err))
+    )
+
+    checked = op.branch("is_valid", op.map("validate", src.oks, validate), lambda x: isinstance(x, Frame))
+    read = op.branch("read_ok", op.map("read_plates", checked.trues, make_read_step(reader)), lambda x: isinstance(x, list))
+    reads = op.flatten("reads", read.trues)
+    op.output("reads_to_clickhouse", reads, ReadsSink(lambda: db.connect(cfg), cfg.clickhouse.database))
+
+    def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, HotlistEntry]]:
+        t0 = time.perf_counter()
+        found = store.lookup(r.plate for r in batch)
+        metrics.STAGE_SECONDS.labels("hotlist").observe(time.perf_counter() - t0)
+        return [(r, e) for r in batch for e in found.get(r.plate, ())]
+
+    matches = op.flat_map_batch("hotlist_join", reads, join_hotlists)
+    keyed = op.key_on("by_hit_key", matches, lambda m: hit_key(*m))
+    window = cfg.flow.hit_suppression_s
+    hits = op.stateful_flat_map("first_hit_per_pass", keyed, lambda last, m: suppress_repeats(last, m, window))
+
+    def to_hit_message(item) -> KafkaSinkMessage:
+        _, hit = item
+        metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
+        return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)
+
+    def to_dead_letter(r: Rejected) -> KafkaSinkMessage:
+        metrics.DEAD_LETTERS.labels(r.reason).inc()
+        log.warning("dead letter from %s: %s: %s", r.stage, r.reason, r.detail)
+        return dead_letter_message(r.msg, cfg.kafka.dead_letter_topic, r.stage, r.reason, r.detail)
+
+    rejected = op.merge("rejected", kafka_errors, checked.falses, read.falses)
+    out = op.merge("to_kafka", op.map("hit_messages", hits, to_hit_message), op.map("dead_letters", rejected, to_dead_letter))
+    pconf = {k: v for k, v in kafka.producer_config(cfg).items() if k != "bootstrap.servers"}
+    kop.output("kafka_out", out, brokers=brokers, topic=None, add_config=pconf)
+    return flow
+
+
+def build_from_env() -> Dataflow:
+    """Entry point for ``python -m bytewax.run``: configuration from ALPR_CONFIG and ALPR_* variables."""
+    logging.basicConfig(level=os.environ.get("ALPR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = config_mod.load()
+    start_http_server(cfg.flow.metrics_port, addr=cfg.flow.metrics_host)
+    return build(cfg, tail=os.environ.get("ALPR_FLOW_TAIL", "1") != "0")
+
