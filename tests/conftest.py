@@ -1,0 +1,93 @@
+"""Session services for the tests: a real tansu broker and a real Redis server, started through
+``alpr.stack`` on free ports, and one chDB directory (chDB allows one path per process)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from alpr import config as config_mod
+from alpr import stack
+from alpr.config import Config
+from alpr.crypto import Keyring, generate_key_file
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_config(data_dir: Path, kafka_port: int, redis_port: int) -> Config:
+    return config_mod.load(
+        environ={
+            "ALPR_DATA_DIR": str(data_dir),
+            "ALPR_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+            "ALPR_REDIS__URL": f"redis://127.0.0.1:{redis_port}/0",
+            "ALPR_FLOW__METRICS_PORT": str(free_port()),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("alpr")
+
+
+@pytest.fixture(scope="session")
+def services(session_dir: Path):
+    """The base configuration of a running local stack (Kafka + Redis)."""
+    cfg = make_config(session_dir, free_port(), free_port())
+    stack.up(cfg)
+    yield cfg
+    stack.down(cfg)
+
+
+@pytest.fixture
+def cfg(services: Config) -> Config:
+    """A configuration of its own per test: fresh topics, database and Redis contents."""
+    tag = uuid.uuid4().hex[:8]
+    c = config_mod.load(
+        environ={
+            "ALPR_DATA_DIR": services.data_dir,
+            "ALPR_KAFKA__BOOTSTRAP_SERVERS": services.kafka.bootstrap_servers,
+            "ALPR_REDIS__URL": services.redis.url,
+            "ALPR_KAFKA__FRAMES_TOPIC": f"frames-{tag}",
+            "ALPR_KAFKA__HITS_TOPIC": f"hits-{tag}",
+            "ALPR_KAFKA__DEAD_LETTER_TOPIC": f"dlq-{tag}",
+            "ALPR_CLICKHOUSE__DATABASE": f"t_{tag}",
+            "ALPR_FLOW__METRICS_PORT": str(free_port()),
+        }
+    )
+    redis.Redis.from_url(c.redis.url).flushdb()
+    return c
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Keyring:
+    path = tmp_path / "hotlist.key"
+    generate_key_file(path)
+    return Keyring.load(path, environ={})
+
+
+@pytest.fixture(scope="session")
+def reader():
+    from detectors.ppocr import PPOCRReader
+
+    return PPOCRReader(det_max_side=640, min_confidence=0.6, threads=os.cpu_count() or 1)
+
+
+@pytest.fixture(scope="session")
+def openalpr_us() -> Path:
+    path = SHARED_DATASETS / "openalpr-benchmarks" / "endtoend" / "us"
+    if not path.is_dir():
+        pytest.skip(f"real plate benchmark not present at {path} (see DEVELOPERS.md)")
+    return path

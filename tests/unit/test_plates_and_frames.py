@@ -1,0 +1,71 @@
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from alpr import frames
+from alpr.domain import FrameMeta, Location
+from alpr.plates import is_plausible, normalize
+
+
+@pytest.mark.parametrize("raw, plate", [("abc-1234", "ABC1234"), (" 7 xyz 123 ", "7XYZ123"), ("DP= 7160", "DP7160")])
+def test_normalize(raw, plate):
+    assert normalize(raw) == plate
+
+
+@pytest.mark.parametrize("plate, ok", [
+    ("ABC1234", True), ("7XYZ123", True), ("12345", True), ("LL12345L", True),
+    ("CALIFORNIA", False),  # state name
+    ("TEXAS", False),  # no digit: a slogan or state, not a serial
+    ("20261129120840", False),  # camera clock
+    ("A", False), ("abc123", False),
+])
+def test_plausible(plate, ok):
+    assert is_plausible(plate) is ok
+
+
+META = FrameMeta("cam-1", "cam-1-1700000000123", datetime.fromtimestamp(1700000000.123, timezone.utc),
+                 Location(40.5, -74.25), ("ABC1234",))
+
+
+def _jpeg():
+    return frames.encode_jpeg(np.full((32, 48, 3), 128, np.uint8))
+
+
+def test_round_trip():
+    key, value, headers = frames.to_message(META, _jpeg())
+    meta, jpeg = frames.parse(key, value, headers)
+    assert meta == META
+    assert frames.decode_image(jpeg).shape == (32, 48, 3)
+
+
+def _without(headers, name):
+    return [(k, v) for k, v in headers if k != name]
+
+
+def _with(headers, name, value):
+    return _without(headers, name) + [(name, value)]
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda k, v, h: (k, v, _without(h, "camera_id")), "missing_header"),
+    (lambda k, v, h: (k, v, _without(h, "captured_at_ms")), "missing_header"),
+    (lambda k, v, h: (k, v, _with(h, "captured_at_ms", b"yesterday")), "bad_header"),
+    (lambda k, v, h: (k, v, _with(h, "latitude", b"91.0")), "bad_header"),
+    (lambda k, v, h: (k, v, _with(h, "longitude", b"nan")), "bad_header"),
+    (lambda k, v, h: (k, v, _with(h, "frame_id", b"")), "bad_header"),
+    (lambda k, v, h: (b"other-cam", v, h), "bad_header"),
+    (lambda k, v, h: (k, b"", h), "empty_payload"),
+    (lambda k, v, h: (k, b"GIF89a....", h), "not_jpeg"),
+])
+def test_malformed_messages_give_a_reason(mutate, reason):
+    k, v, h = mutate(*frames.to_message(META, _jpeg()))
+    with pytest.raises(frames.FrameError) as exc:
+        frames.parse(k, v, h)
+    assert exc.value.reason == reason
+
+
+def test_corrupt_jpeg_is_undecodable():
+    with pytest.raises(frames.FrameError) as exc:
+        frames.decode_image(b"\xff\xd8" + b"\x00garbage" * 50)
+    assert exc.value.reason == "undecodable_image"
