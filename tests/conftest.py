@@ -82,7 +82,8 @@ def keyring(tmp_path: Path) -> Keyring:
 def reader():
     from detectors.ppocr import PPOCRReader
 
-    return PPOCRReader(det_max_side=640, min_confidence=0.6, threads=os.cpu_count() or 1)
+    defaults = config_mod.Config().reader
+    return PPOCRReader(defaults.det_max_side, defaults.min_confidence, threads=os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,47 @@
+"""The PP-OCR reader on simulated frames and, when present, on real US plates."""
+
+from datetime import datetime, timezone
+
+import cv2
+
+from alpr.config import SimulatorConfig
+from alpr.plates import normalize
+from alpr.simulator.plates import STATES
+from alpr.simulator.render import FRAME_TEXTS
+from alpr.simulator.traffic import Simulator
+
+
+def test_reads_simulated_plates(reader):
+    frames = Simulator(SimulatorConfig(seed=33, no_plate_ratio=0.0)).frames(
+        realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
+    shown = read = 0
+    reads: set[str] = set()
+    for _ in range(30):
+        f = next(frames)
+        result = reader.read(f.image)
+        plates = {p.plate for p in result.plates}
+        shown += len(f.meta.true_plates)
+        read += sum(p in plates for p in f.meta.true_plates)
+        reads |= plates
+        assert set(result.timings_ms) == {"detect", "ocr"}
+        for p in result.plates:
+            assert 0 < p.confidence <= 1 and p.box.w > p.box.h > 0 and len(p.corners) == 4
+    assert shown >= 25
+    assert read / shown >= 0.6
+    # State names, slogans, dealer frames and the camera clock are never taken for plates.
+    # (Street signs with a number, such as "5TH ST", still are: plate-candidate grouping is
+    # the detectors issue's work.)
+    words = {normalize(w) for s in STATES for w in (s.name, s.slogan)} | {normalize(t) for t in FRAME_TEXTS}
+    assert not reads & words
+    assert not any(len(p) > 8 or p.startswith("2026") for p in reads)
+
+
+def test_reads_real_us_plates(reader, openalpr_us):
+    labels = sorted(openalpr_us.glob("*.txt"))[:30]
+    hits = 0
+    for txt in labels:
+        name, x, y, w, h, plate = txt.read_text().splitlines()[0].split("\t")
+        result = reader.read(cv2.imread(str(openalpr_us / name)))
+        hits += plate.strip() in {p.plate for p in result.plates}
+    # PP-OCRv4 on whole scenes reads about 60-70% of these; the detectors issue raises the bar.
+    assert hits / len(labels) >= 0.45
