@@ -98,7 +98,7 @@ class PolicyConfig:
 class SimulatorConfig:
     fixed_cameras: int = 2
     mobile_units: int = 1
-    fps: float = 1.0  # frames per second per camera
+    fps: float = 0.5  # frames per second per camera (a pass spans 3-7 frames)
     width: int = 960
     height: int = 540
     seed: int = 7

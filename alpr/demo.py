@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from alpr import db, kafka, stack
@@ -58,7 +58,7 @@ def load_demo_hotlists(store: HotlistStore, sim: Simulator, rng: random.Random) 
     """A stolen-vehicle list and a BOLO list: some simulated plates plus unrelated entries."""
     plates = [p.plate for p in sim.pool]
     rng.shuffle(plates)
-    stolen, bolo = plates[:8], plates[8:10]
+    stolen, bolo = plates[:12], plates[12:15]
     filler = {fill(rng.choice(("LLL####", "#LLL###", "LL#####")), rng) for _ in range(2000)} - set(plates)
     store.replace("stolen", [(p, {"reason": "stolen vehicle", "case": f"DEMO-{i:04d}"}) for i, p in enumerate(stolen + sorted(filler))])
     store.replace("bolo", [(p, {"reason": "BOLO: armed robbery suspect vehicle", "case": "DEMO-B1"}) for p in bolo])
@@ -90,25 +90,26 @@ def score(truth: Truth, reads: list[tuple[str, str]]) -> dict[str, float | int]:
     }
 
 
-def _end_offsets(cfg: Config, topic: str) -> dict[int, int]:
-    c = Consumer({**cfg.kafka.client_config(), "group.id": "alpr-demo", "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
+def read_topic(cfg: Config, topic: str, since: datetime) -> list:
+    """Every message produced at or after ``since``, read to the end of each partition.
 
-
-def read_topic(cfg: Config, topic: str, start: dict[int, int]) -> list:
-    """Every message after the given offsets, up to the current end."""
-    end = _end_offsets(cfg, topic)
-    c = Consumer({**cfg.kafka.client_config(), "group.id": "alpr-demo", "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in end])
-    out, want = [], sum(end[p] - start.get(p, 0) for p in end)
-    deadline = time.monotonic() + 20
-    while len(out) < want and time.monotonic() < deadline:
+    Reads to partition EOF rather than to the high watermark: tansu counts record batches, not
+    records, in its watermark, so a watermark undercounts a topic written in batches.
+    """
+    c = Consumer({**cfg.kafka.client_config(), "group.id": "alpr-demo", "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    since_ms = int(since.timestamp() * 1000)
+    out, at_end = [], set()
+    deadline = time.monotonic() + 30
+    while len(at_end) < len(parts) and time.monotonic() < deadline:
         m = c.poll(0.5)
-        if m is not None and not m.error():
+        if m is None:
+            continue
+        if m.error():
+            at_end.add(m.partition())
+        elif m.timestamp()[1] >= since_ms:
             out.append(m)
     c.close()
     return out
@@ -146,8 +147,6 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
     sim = Simulator(cfg.simulator, pool_size=40)
     listed = load_demo_hotlists(store, sim, random.Random(cfg.simulator.seed))
     say("hot lists loaded: " + ", ".join(f"{k} ({v['entries']} entries)" for k, v in store.lists().items()))
-    hits_start = _end_offsets(cfg, cfg.kafka.hits_topic)
-    dlq_start = _end_offsets(cfg, cfg.kafka.dead_letter_topic)
 
     log_path = cfg.data_path / "logs" / "demo-flow.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,18 +181,23 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
         say(f"simulator stopped after {sent} frames; waiting for the flow to finish them ...")
         drain_deadline = time.monotonic() + max(60.0, seconds)
         previous: dict[str, float] = {}
+        next_report = time.monotonic() + 5
         while time.monotonic() < drain_deadline:
             m = flow_metrics(cfg.flow.metrics_port)
             done = m.get("alpr_frames_total", 0) >= sent and m.get("alpr_dead_letters_total", 0) >= 1
             if done and m == previous:  # every frame read and nothing moved for a second
                 break
+            if time.monotonic() >= next_report:
+                say(f"[drain] processed {m.get('alpr_frames_total', 0):.0f} of {sent} frames, "
+                    f"reads {m.get('alpr_reads_total', 0):.0f}, hits {m.get('alpr_hits_total', 0):.0f}")
+                next_report += 5
             previous = m
             time.sleep(1)
     finally:
         _stop(flow)
 
-    hits = [json.loads(m.value()) for m in read_topic(cfg, cfg.kafka.hits_topic, hits_start)]
-    dead = read_topic(cfg, cfg.kafka.dead_letter_topic, dlq_start)
+    hits = [json.loads(m.value()) for m in read_topic(cfg, cfg.kafka.hits_topic, run_start)]
+    dead = read_topic(cfg, cfg.kafka.dead_letter_topic, run_start)
     client = db.connect(cfg)
     frame_ids = list(truth.by_frame)
     rows = client.query(

@@ -35,7 +35,7 @@ def ensure_topics(cfg: Config, timeout_s: float = 10.0) -> None:
     new = [NewTopic(t, num_partitions=n, replication_factor=1) for t, n in wanted.items() if t not in existing]
     if not new:
         return
-    for topic, future in admin.create_topics(new, request_timeout=timeout_s).items():
+    for future in admin.create_topics(new, request_timeout=timeout_s).values():
         try:
             future.result()
         except KafkaException as exc:

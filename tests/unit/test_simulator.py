@@ -10,7 +10,6 @@ from alpr.simulator.dataset import write_dataset
 from alpr.simulator.plates import STATES, plate_pool
 from alpr.simulator.traffic import Simulator
 
-
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 
 
