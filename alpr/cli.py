@@ -112,9 +112,13 @@ def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
     from alpr.publish import FramePublisher
 
     try:
-        source = ingest.open_source(args.source, args.max_fps)
+        source = ingest.open_source(args.source, args.max_fps)  # a bad path fails before any connection
         kafka.ensure_topics(cfg)
         pub = FramePublisher(cfg)
+    except ingest.SourceError as exc:
+        _say(f"error: {exc}")
+        return 2
+    try:
         n = ingest.ingest(source, args.camera_id, Location(args.lat, args.lon), pub.publish, args.max_fps,
                           live=ingest.is_stream(args.source))
     except ingest.SourceError as exc:
@@ -122,7 +126,8 @@ def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         n = pub.sent
-    pub.flush()
+    finally:
+        pub.flush()
     _say(f"done: {n} frames from {args.source} published as camera {args.camera_id}")
     return 0
 

@@ -40,16 +40,16 @@ WHERE captured_at >= %(since)s
 GROUP BY camera_id ORDER BY camera_id"""
 
 
-def flow_metrics(port: int) -> dict[str, float]:
-    """Sums of the flow's alpr_* counters, by metric name; empty while the flow is starting."""
+def flow_metrics(port: int) -> dict[str, float] | None:
+    """Sums of the flow's alpr_* counters by metric name; None while its endpoint is not up."""
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
     except OSError:
-        return {}
+        return None
     sums: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name.endswith("_total"):
+            if s.name.startswith("alpr_") and s.name.endswith("_total"):  # Bytewax's own counters keep ticking
                 sums[s.name] = sums.get(s.name, 0.0) + s.value
     return sums
 
@@ -135,10 +135,19 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: bool = False) -> dict:
-    """Run the whole demo and return its summary."""
+    """Run the whole demo and return its summary; stop the stack afterwards if the demo started it."""
     started_stack = not any(s["pid"] for s in stack.status(cfg))
     for line in stack.up(cfg):
         say(line)
+    try:
+        return _run(cfg, seconds, say)
+    finally:
+        if started_stack and not keep_stack:
+            for line in stack.down(cfg):
+                say(line)
+
+
+def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
     kafka.ensure_topics(cfg)
     if not cfg.hotlist_key_path.exists() and not os.environ.get("ALPR_HOTLIST_KEY"):
         generate_key_file(cfg.hotlist_key_path)
@@ -154,7 +163,7 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
     try:
         say(f"starting read flow (log {log_path}) ...")
         deadline = time.monotonic() + 180
-        while not flow_metrics(cfg.flow.metrics_port):
+        while flow_metrics(cfg.flow.metrics_port) is None:
             if flow.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the read flow did not start; see {log_path}")
             time.sleep(0.5)
@@ -171,7 +180,7 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
             publisher.publish(f.meta, encode_jpeg(f.image, 88))
             truth.add(f.meta.frame_id, f.meta.true_plates or ())
             if time.monotonic() >= next_report:
-                m = flow_metrics(cfg.flow.metrics_port)
+                m = flow_metrics(cfg.flow.metrics_port) or {}
                 say(f"[{seconds - (end_at - time.monotonic()):4.0f}s] frames sent {len(truth.by_frame)}, "
                     f"processed {m.get('alpr_frames_total', 0):.0f}, reads {m.get('alpr_reads_total', 0):.0f}, "
                     f"hits {m.get('alpr_hits_total', 0):.0f}")
@@ -183,7 +192,7 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
         previous: dict[str, float] = {}
         next_report = time.monotonic() + 5
         while time.monotonic() < drain_deadline:
-            m = flow_metrics(cfg.flow.metrics_port)
+            m = flow_metrics(cfg.flow.metrics_port) or {}
             done = m.get("alpr_frames_total", 0) >= sent and m.get("alpr_dead_letters_total", 0) >= 1
             if done and m == previous:  # every frame read and nothing moved for a second
                 break
@@ -220,9 +229,6 @@ def run(cfg: Config, seconds: float, say: Callable[[str], None], keep_stack: boo
         "example_sql": sql.replace("%(since)s", f"'{run_start:%Y-%m-%d %H:%M:%S}'"),
         "example_result": [dict(zip(example.column_names, map(str, r))) for r in example.result_rows],
     }
-    if started_stack and not keep_stack:
-        for line in stack.down(cfg):
-            say(line)
     return summary
 
 

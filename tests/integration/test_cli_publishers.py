@@ -1,0 +1,61 @@
+"""`alpr ingest` and `alpr simulate` publish frames the read flow accepts, on a real broker."""
+
+import json
+
+import cv2
+import numpy as np
+from confluent_kafka import Consumer, TopicPartition
+
+from alpr import frames
+from alpr.cli import main
+
+
+def _env(monkeypatch, cfg):
+    monkeypatch.setenv("ALPR_DATA_DIR", cfg.data_dir)
+    monkeypatch.setenv("ALPR_KAFKA__BOOTSTRAP_SERVERS", cfg.kafka.bootstrap_servers)
+    monkeypatch.setenv("ALPR_KAFKA__FRAMES_TOPIC", cfg.kafka.frames_topic)
+
+
+def _frames_on(cfg):
+    topic = cfg.kafka.frames_topic
+    c = Consumer({**cfg.kafka.client_config(), "group.id": "t", "enable.partition.eof": True})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    out, eof = [], set()
+    while len(eof) < len(parts):
+        m = c.poll(5)
+        assert m is not None
+        if m.error():
+            eof.add(m.partition())
+        else:
+            out.append(frames.parse(m.key(), m.value(), m.headers()))
+    c.close()
+    return out
+
+
+def test_ingest_image_folder(cfg, monkeypatch, tmp_path):
+    _env(monkeypatch, cfg)
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((40, 60, 3), 50 * i, np.uint8))
+    assert main(["ingest", str(tmp_path), "--camera-id", "gate-3", "--lat", "40.7", "--lon", "-74.0",
+                 "--max-fps", "50"]) == 0
+    got = _frames_on(cfg)
+    assert len(got) == 4
+    assert {m.camera_id for m, _ in got} == {"gate-3"} and all(m.true_plates is None for m, _ in got)
+
+
+def test_simulate_publishes_frames_with_truth(cfg, monkeypatch, capsys):
+    _env(monkeypatch, cfg)
+    assert main(["simulate", "--fixed", "1", "--mobile", "1", "--frames", "6", "--fast"]) == 0
+    got = _frames_on(cfg)
+    assert len(got) == 6
+    assert {m.camera_id for m, _ in got} == {"fixed-01", "mobile-01"}
+    assert any(m.true_plates for m, _ in got)
+    assert all(frames.decode_image(j).shape == (540, 960, 3) for _, j in got)
+
+
+def test_config_show_masks(monkeypatch, capsys):
+    monkeypatch.setenv("ALPR_REDIS__URL", "redis://:topsecret@r:6379/0")
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "topsecret" not in out and json.loads(out)["redis"]["url"] == "redis://:****@r:6379/0"
