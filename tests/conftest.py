@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka import Consumer, TopicPartition
 
 from alpr import config as config_mod
 from alpr import stack
@@ -92,3 +93,22 @@ def openalpr_us() -> Path:
     if not path.is_dir():
         pytest.skip(f"real plate benchmark not present at {path} (see DEVELOPERS.md)")
     return path
+
+
+def consume_all(cfg: Config, topic: str) -> list:
+    """Every message on a topic, read to the end of each partition (not to the watermark: tansu's
+    high watermark counts record batches, not records)."""
+    c = Consumer({**cfg.kafka.client_config(), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    out, eof = [], set()
+    while len(eof) < len(parts):
+        m = c.poll(5)
+        assert m is not None, f"timed out reading {topic}"
+        if m.error():
+            eof.add(m.partition())
+        else:
+            out.append(m)
+    c.close()
+    return out

@@ -4,10 +4,10 @@ import json
 
 import cv2
 import numpy as np
-from confluent_kafka import Consumer, TopicPartition
 
 from alpr import frames
 from alpr.cli import main
+from tests.conftest import consume_all
 
 
 def _env(monkeypatch, cfg):
@@ -17,20 +17,7 @@ def _env(monkeypatch, cfg):
 
 
 def _frames_on(cfg):
-    topic = cfg.kafka.frames_topic
-    c = Consumer({**cfg.kafka.client_config(), "group.id": "t", "enable.partition.eof": True})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof = [], set()
-    while len(eof) < len(parts):
-        m = c.poll(5)
-        assert m is not None
-        if m.error():
-            eof.add(m.partition())
-        else:
-            out.append(frames.parse(m.key(), m.value(), m.headers()))
-    c.close()
-    return out
+    return [frames.parse(m.key(), m.value(), m.headers()) for m in consume_all(cfg, cfg.kafka.frames_topic)]
 
 
 def test_ingest_image_folder(cfg, monkeypatch, tmp_path):

@@ -9,7 +9,6 @@ import jsonschema
 import pytest
 import redis
 from bytewax.testing import run_main
-from confluent_kafka import Consumer, TopicPartition
 
 from alpr import db, kafka
 from alpr.config import SimulatorConfig
@@ -18,25 +17,9 @@ from alpr.hotlist import HotlistStore
 from alpr.publish import FramePublisher
 from alpr.simulator.traffic import Simulator
 from flows.read_flow import build
+from tests.conftest import consume_all
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "infra" / "schemas" / "hit.v1.json").read_text())
-
-
-def consume_all(cfg, topic):
-    c = Consumer({**cfg.kafka.client_config(), "group.id": "test", "enable.auto.commit": False,
-                  "enable.partition.eof": True})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    c.assign([TopicPartition(topic, p, 0) for p in parts])
-    out, eof = [], set()
-    while len(eof) < len(parts):
-        m = c.poll(5)
-        assert m is not None, f"timed out reading {topic}"
-        if m.error():
-            eof.add(m.partition())
-        else:
-            out.append(m)
-    c.close()
-    return out
 
 
 @pytest.fixture
