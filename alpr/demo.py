@@ -16,7 +16,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -65,24 +64,14 @@ def load_demo_hotlists(store: HotlistStore, sim: Simulator, rng: random.Random) 
     return {"stolen": stolen, "bolo": bolo}
 
 
-@dataclass
-class Truth:
-    """What the simulator really showed, for scoring the reads."""
-
-    by_frame: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def add(self, frame_id: str, plates: tuple[str, ...]) -> None:
-        self.by_frame[frame_id] = plates
-
-
-def score(truth: Truth, reads: list[tuple[str, str]]) -> dict[str, float | int]:
-    """Accuracy of (frame_id, plate) reads against the simulator's truth."""
+def score(truth: dict[str, tuple[str, ...]], reads: list[tuple[str, str]]) -> dict[str, float | int]:
+    """Accuracy of (frame_id, plate) reads against the simulator's truth (frame_id -> true plates)."""
     read_by_frame: dict[str, set[str]] = {}
     for frame_id, plate in reads:
         read_by_frame.setdefault(frame_id, set()).add(plate)
-    shown = [(f, p) for f, ps in truth.by_frame.items() for p in ps]
+    shown = [(f, p) for f, ps in truth.items() for p in ps]
     correct_shown = sum(p in read_by_frame.get(f, ()) for f, p in shown)
-    correct_reads = sum(p in truth.by_frame.get(f, ()) for f, p in reads)
+    correct_reads = sum(p in truth.get(f, ()) for f, p in reads)
     return {
         "plates_shown": len(shown),
         "read_accuracy": round(correct_shown / len(shown), 4) if shown else 0.0,
@@ -172,21 +161,21 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
         publisher = FramePublisher(cfg)
         # One malformed message, to show it reaches the dead-letter topic and the flow keeps going.
         publisher.publish_raw(b"fixed-01", b"this is not a JPEG", [("camera_id", b"fixed-01")])
-        truth = Truth()
+        truth: dict[str, tuple[str, ...]] = {}
         frames_iter = sim.frames(realtime=True)
         end_at, next_report = time.monotonic() + seconds, time.monotonic() + 5
         while time.monotonic() < end_at:
             f = next(frames_iter)
             publisher.publish(f.meta, encode_jpeg(f.image, 88))
-            truth.add(f.meta.frame_id, f.meta.true_plates or ())
+            truth[f.meta.frame_id] = f.meta.true_plates or ()
             if time.monotonic() >= next_report:
                 m = flow_metrics(cfg.flow.metrics_port) or {}
-                say(f"[{seconds - (end_at - time.monotonic()):4.0f}s] frames sent {len(truth.by_frame)}, "
+                say(f"[{seconds - (end_at - time.monotonic()):4.0f}s] frames sent {len(truth)}, "
                     f"processed {m.get('alpr_frames_total', 0):.0f}, reads {m.get('alpr_reads_total', 0):.0f}, "
                     f"hits {m.get('alpr_hits_total', 0):.0f}")
                 next_report += 5
         publisher.flush()
-        sent = len(truth.by_frame)
+        sent = len(truth)
         say(f"simulator stopped after {sent} frames; waiting for the flow to finish them ...")
         drain_deadline = time.monotonic() + max(60.0, seconds)
         previous: dict[str, float] = {}
@@ -208,14 +197,14 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
     hits = [json.loads(m.value()) for m in read_topic(cfg, cfg.kafka.hits_topic, run_start)]
     dead = read_topic(cfg, cfg.kafka.dead_letter_topic, run_start)
     client = db.connect(cfg)
-    frame_ids = list(truth.by_frame)
+    frame_ids = list(truth)
     rows = client.query(
         f"SELECT frame_id, plate FROM {cfg.clickhouse.database}.reads FINAL WHERE has(%(ids)s, frame_id)",
         parameters={"ids": frame_ids},
     ).result_rows
     sql = EXAMPLE_SQL.format(db=cfg.clickhouse.database)
     example = client.query(sql, parameters={"since": run_start})
-    listed_seen = {p for ps in truth.by_frame.values() for p in ps} & set(listed["stolen"] + listed["bolo"])
+    listed_seen = {p for ps in truth.values() for p in ps} & set(listed["stolen"] + listed["bolo"])
     summary = {
         "frames": sent,
         "frames_with_reads": len({f for f, _ in rows}),

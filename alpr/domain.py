@@ -49,7 +49,6 @@ class PlateRead:
     box: Box
     crop_jpeg: bytes
     detector: str
-    raw_text: str = ""
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,6 @@ def make_read_step(reader: PlateReader):
                 box=p.box,
                 crop_jpeg=crop(image, p.box),
                 detector=reader.name,
-                raw_text=p.raw_text,
             )
             for i, p in enumerate(result.plates)
         ]
