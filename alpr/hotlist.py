@@ -71,11 +71,13 @@ class HotlistStore:
             items = list(grouped.items())
             for i in range(0, len(items), 10_000):
                 pipe.hset(staging, mapping={p: json.dumps(v) for p, v in items[i : i + 10_000]})
+            pipe.expire(staging, 3600)  # a load that dies half-way leaves nothing behind for long
             pipe.execute()
         n = sum(len(v) for v in grouped.values())
         pipe = self.redis.pipeline(transaction=True)
         if grouped:
             pipe.rename(staging, list_key(list_name))
+            pipe.persist(list_key(list_name))  # RENAME carries the staging TTL over
         else:
             pipe.delete(list_key(list_name))
         pipe.sadd(LISTS_KEY, list_name)

@@ -114,7 +114,11 @@ def make_reader(cfg: Config) -> PlateReader:
 
 
 def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:
-    """The dataflow; ``tail=False`` stops at the end of the frames topic (tests, backfills)."""
+    """The dataflow; ``tail=False`` stops at the end of the frames topic (tests, backfills).
+
+    Building also creates missing topics and applies pending schema migrations (both idempotent),
+    so a fresh deployment needs no separate set-up step before its first run.
+    """
     kafka.ensure_topics(cfg)
     db.migrate(db.connect(cfg), cfg)
     reader = reader or make_reader(cfg)

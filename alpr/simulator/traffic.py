@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -73,7 +73,6 @@ class Camera:
     track: GpsTrack | None = None
     current: _Pass | None = None
     gap: int = 0
-    seq: int = field(default=0)
 
     def location_at(self, seconds: float) -> Location:
         return self.site if self.track is None else self.track.at(seconds)

@@ -24,8 +24,10 @@ def test_refresh_replaces_the_whole_list(cfg, keyring):
     found = store.lookup(["OLD111", "KEEP22", "NEW333"])
     assert set(found) == {"KEEP22", "NEW333"}
     assert store.reveal(found["KEEP22"][0]) == {"a": 3}
-    # no staging leftovers
-    assert [k for k in redis.Redis.from_url(cfg.redis.url).keys("*staging*")] == []
+    # no staging leftovers, and the live list does not inherit the staging key's expiry
+    r = redis.Redis.from_url(cfg.redis.url)
+    assert r.keys("*staging*") == []
+    assert r.ttl(list_key("stolen")) == -1
 
 
 def test_redis_holds_no_plaintext_except_the_plate(cfg, keyring):
