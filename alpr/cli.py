@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from alpr import config as config_mod
+from alpr import hotlist_cli
 from alpr.config import Config, ConfigError
 
 log = logging.getLogger("alpr")
@@ -145,41 +146,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def cmd_hotlist_keygen(cfg: Config, args: argparse.Namespace) -> int:
-    from alpr.crypto import generate_key_file
-
-    kid = generate_key_file(cfg.hotlist_key_path)
-    print(f"added key {kid} to {cfg.hotlist_key_path}; new entries are sealed with it")
-    return 0
-
-
-def _store(cfg: Config, need_key: bool):
-    import redis
-
-    from alpr.crypto import Keyring
-    from alpr.hotlist import HotlistStore
-
-    keyring = Keyring.load(cfg.hotlist_key_path) if need_key else None
-    return HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
-
-
-def cmd_hotlist_add(cfg: Config, args: argparse.Namespace) -> int:
-    fields = dict(kv.split("=", 1) for kv in args.field)
-    entry_id = _store(cfg, True).add(args.list, args.plate, fields)
-    print(f"added {args.plate} to {args.list} as entry {entry_id}")
-    return 0
-
-
-def cmd_hotlist_lists(cfg: Config, args: argparse.Namespace) -> int:
-    lists = _store(cfg, False).lists()
-    if args.json:
-        print(json.dumps(lists))
-    else:
-        for name, meta in lists.items():
-            print(f"{name:16} {meta.get('entries', '?'):>8} entries  refreshed {meta.get('refreshed_at', 'never')}")
-    return 0
-
-
 def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from alpr import demo
     from alpr.stack import StackError
@@ -249,17 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-a", "--addresses", help="host:port of every process in the cluster, ';'-separated")
     r.set_defaults(func=cmd_run)
 
-    h = sub.add_parser("hotlist", help="hot lists (stolen vehicles, warrants, BOLO)")
-    hsub = h.add_subparsers(dest="action", required=True, metavar="ACTION")
-    hsub.add_parser("keygen", help="add a new AES-256 key to the hot-list key file").set_defaults(func=cmd_hotlist_keygen)
-    ha = hsub.add_parser("add", help="add one entry; every field but the plate is encrypted")
-    ha.add_argument("--list", required=True, help="list name, e.g. stolen, bolo")
-    ha.add_argument("plate")
-    ha.add_argument("--field", action="append", default=[], metavar="NAME=VALUE", help="entry field (repeatable)")
-    ha.set_defaults(func=cmd_hotlist_add)
-    hl = hsub.add_parser("lists", help="list names, sizes and refresh times")
-    hl.add_argument("--json", action="store_true")
-    hl.set_defaults(func=cmd_hotlist_lists)
+    hotlist_cli.register(sub)
 
     dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
     dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")

@@ -26,11 +26,11 @@ class Keyring:
         for kid, key in keys.items():
             if len(key) != 32:
                 raise ValueError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
-        self._keys = dict(keys)
+        self._aead = {kid: AESGCM(key) for kid, key in keys.items()}
         self.current = current
 
     def __repr__(self) -> str:  # never print key material
-        return f"Keyring(current={self.current!r}, keys={sorted(self._keys)})"
+        return f"Keyring(current={self.current!r}, keys={sorted(self._aead)})"
 
     @classmethod
     def parse(cls, text: str) -> "Keyring":
@@ -64,21 +64,22 @@ class Keyring:
 
     def seal(self, fields: dict, aad: bytes) -> dict[str, str]:
         nonce = os.urandom(12)
-        ct = AESGCM(self._keys[self.current]).encrypt(nonce, json.dumps(fields, sort_keys=True).encode(), aad)
+        plain = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        ct = self._aead[self.current].encrypt(nonce, plain, aad)
         return {"kid": self.current, "nonce": base64.b64encode(nonce).decode(), "ct": base64.b64encode(ct).decode()}
 
     def open(self, sealed: dict[str, str], aad: bytes) -> dict:
-        key = self._keys.get(sealed["kid"])
-        if key is None:
+        aead = self._aead.get(sealed["kid"])
+        if aead is None:
             raise UnknownKeyError(f"no key {sealed['kid']!r} in the keyring")
-        plain = AESGCM(key).decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ct"]), aad)
+        plain = aead.decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ct"]), aad)
         return json.loads(plain)
 
 
 def generate_key_file(path: Path) -> str:
     """Append a fresh key to the key file (created 0600); return its key id."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    kid = "k" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    kid = "k" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(2).hex()
     line = f"{kid} {base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as fh:

@@ -27,7 +27,7 @@ from alpr import db, kafka, stack
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.frames import encode_jpeg
-from alpr.hotlist import HotlistStore
+from alpr.hotlist import HotlistStore, NewEntry
 from alpr.publish import FramePublisher
 from alpr.simulator.plates import fill
 from alpr.simulator.traffic import Simulator
@@ -59,8 +59,10 @@ def load_demo_hotlists(store: HotlistStore, sim: Simulator, rng: random.Random) 
     rng.shuffle(plates)
     stolen, bolo = plates[:12], plates[12:15]
     filler = {fill(rng.choice(("LLL####", "#LLL###", "LL#####")), rng) for _ in range(2000)} - set(plates)
-    store.replace("stolen", [(p, {"reason": "stolen vehicle", "case": f"DEMO-{i:04d}"}) for i, p in enumerate(stolen + sorted(filler))])
-    store.replace("bolo", [(p, {"reason": "BOLO: armed robbery suspect vehicle", "case": "DEMO-B1"}) for p in bolo])
+    store.replace("stolen", [NewEntry(p, {"reason": "stolen vehicle", "case": f"DEMO-{i:04d}"})
+                             for i, p in enumerate(stolen + sorted(filler))], source="demo")
+    store.replace("bolo", [NewEntry(p, {"reason": "BOLO: armed robbery suspect vehicle", "case": "DEMO-B1"})
+                           for p in bolo], source="demo")
     return {"stolen": stolen, "bolo": bolo}
 
 

@@ -49,6 +49,7 @@ class PlateRead:
     box: Box
     crop_jpeg: bytes
     detector: str
+    candidates: tuple[str, ...] = ()  # the OCR's next-best readings, best first; checked against hot lists too
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,28 @@ class HotlistEntry:
 
 
 @dataclass(frozen=True)
+class Match:
+    """A read (or one of its OCR candidates) matched a hot-list entry, and how."""
+
+    plate: str  # the read or candidate plate that matched
+    entry: HotlistEntry
+    kind: str  # exact | confusable | partial
+
+
+@dataclass(frozen=True)
 class Hit:
     """A lead for dispatch: a read matched a hot-list entry. Confirmation happens elsewhere."""
 
     hit_id: str
     read: PlateRead
     entry: HotlistEntry
-    match: str  # "exact" for now
+    match: str  # exact | confusable | partial: how much dispatch should trust it
+    matched_plate: str  # the read plate or OCR candidate that matched the entry
 
 
 def read_id_for(frame_id: str, index: int) -> str:
     return stable_id("read", frame_id, index)
 
 
-def hit_id_for(camera_id: str, plate: str, list_name: str, entry_id: str, first_read_id: str) -> str:
-    return stable_id("hit", camera_id, plate, list_name, entry_id, first_read_id)
+def hit_id_for(camera_id: str, list_name: str, entry_id: str, first_read_id: str) -> str:
+    return stable_id("hit", camera_id, list_name, entry_id, first_read_id)

@@ -1,10 +1,13 @@
 """Hot lists in Redis: the plate in clear text, every other field sealed with AES-256-GCM.
 
-Layout (one hash per list so a refresh can swap a whole list atomically with RENAME):
-  alpr:hotlists                set of list names
-  alpr:hotlist:{name}          hash  plate -> JSON array of {"id", "kid", "nonce", "ct"}
-  alpr:hotlist-meta:{name}     hash  refreshed_at (ISO UTC), entries
-A lookup of many plates across every list is one pipelined round trip.
+Layout (each list swaps as a whole with RENAME, so readers see the old or the new list):
+  alpr:hotlists                     set of list names
+  alpr:hotlist:{name}               hash  folded plate -> JSON array of records
+  alpr:hotlist:{name}:patterns      hash  wildcard pattern -> JSON array of records (BOLO partials)
+  alpr:hotlist-meta:{name}          hash  refreshed_at, entries, version, source
+  alpr:skiplist                     set of plates never matched (known false reads such as "000")
+A record is {"plate", "id", "kid", "nonce", "ct"[, "exp"]}: ``exp`` (epoch seconds) is when a BOLO
+ends. Matching a batch of reads against every list is one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -12,20 +15,28 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
 
 import redis
 
 from alpr.crypto import Keyring
-from alpr.domain import HotlistEntry
-from alpr.plates import normalize
+from alpr.domain import HotlistEntry, Match
+from alpr.matching import CONFUSABLE, EXACT, PARTIAL, RANK, PatternSet, fold, is_pattern, normalize_pattern, validate_pattern
+from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 LISTS_KEY = "alpr:hotlists"
+SKIP_KEY = "alpr:skiplist"
+CHUNK = 10_000
 
 
 def list_key(name: str) -> str:
     return f"alpr:hotlist:{name}"
+
+
+def patterns_key(name: str) -> str:
+    return f"alpr:hotlist:{name}:patterns"
 
 
 def meta_key(name: str) -> str:
@@ -37,102 +48,301 @@ def _aad(list_name: str, plate: str, entry_id: str) -> bytes:
     return f"{list_name}\x1f{plate}\x1f{entry_id}".encode()
 
 
-class HotlistStore:
-    NAMES_TTL_S = 5.0  # how long lookups reuse the set of list names
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
 
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to load: plate (or BOLO pattern), fields to seal, optional end time."""
+
+    plate: str
+    fields: Mapping[str, object]
+    expires_at: datetime | None = None
+
+
+@dataclass
+class _ListCache:
+    version: str = ""
+    patterns: PatternSet = field(default_factory=lambda: PatternSet(()))
+    records: dict[str, list[dict]] = field(default_factory=dict)
+
+
+class HotlistStore:
     def __init__(self, client: redis.Redis, keyring: Keyring | None = None):
         self.redis = client
         self.keyring = keyring
-        self._names: list[str] = []
-        self._names_at = float("-inf")
+        self._names: list[str] = []  # list names as of the last match
+        self._cache: dict[str, _ListCache] = {}
 
-    def list_names(self) -> list[str]:
-        if time.monotonic() - self._names_at > self.NAMES_TTL_S:
-            self._names = sorted(n.decode() if isinstance(n, bytes) else n for n in self.redis.smembers(LISTS_KEY))
-            self._names_at = time.monotonic()
-        return self._names
+    # -- writing ------------------------------------------------------------------------------
 
-    def _seal(self, list_name: str, plate: str, fields: Mapping[str, object], entry_id: str) -> dict:
+    def _record(self, list_name: str, new: NewEntry, entry_id: str | None = None) -> tuple[str, dict]:
+        """(hash field, record) for one entry, its fields sealed."""
         if self.keyring is None:
             raise RuntimeError("writing hot-list entries needs the hot-list key")
-        return {"id": entry_id, **self.keyring.seal(dict(fields), _aad(list_name, plate, entry_id))}
+        plate = normalize_pattern(new.plate)
+        if not plate:
+            raise ValueError("empty plate")
+        if is_pattern(plate):
+            validate_pattern(plate)
+        entry_id = entry_id or uuid.uuid4().hex[:16]
+        rec = {"plate": plate, "id": entry_id, **self.keyring.seal(dict(new.fields), _aad(list_name, plate, entry_id))}
+        if new.expires_at is not None:
+            rec["exp"] = int(new.expires_at.timestamp())
+        return (plate if is_pattern(plate) else fold(plate)), rec
 
-    def replace(self, list_name: str, entries: Iterable[tuple[str, Mapping[str, object]]]) -> int:
+    def replace(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> int:
         """Load a whole list and swap it in atomically; readers see the old or the new list."""
-        grouped: dict[str, list[dict]] = {}
-        for plate, fields in entries:
-            plate = normalize(plate)
-            if not plate:
-                raise ValueError(f"empty plate in entry {fields!r}")
-            grouped.setdefault(plate, []).append(self._seal(list_name, plate, fields, uuid.uuid4().hex))
-        staging = f"{list_key(list_name)}:staging:{uuid.uuid4().hex}"
-        if grouped:
-            pipe = self.redis.pipeline(transaction=False)
-            items = list(grouped.items())
-            for i in range(0, len(items), 10_000):
-                pipe.hset(staging, mapping={p: json.dumps(v) for p, v in items[i : i + 10_000]})
-            pipe.expire(staging, 3600)  # a load that dies half-way leaves nothing behind for long
-            pipe.execute()
-        n = sum(len(v) for v in grouped.values())
-        pipe = self.redis.pipeline(transaction=True)
-        if grouped:
-            pipe.rename(staging, list_key(list_name))
-            pipe.persist(list_key(list_name))  # RENAME carries the staging TTL over
-        else:
-            pipe.delete(list_key(list_name))
-        pipe.sadd(LISTS_KEY, list_name)
-        pipe.hset(meta_key(list_name), mapping={"refreshed_at": datetime.now(timezone.utc).isoformat(), "entries": n})
-        pipe.execute()
+        exact: dict[str, list[dict]] = {}
+        patterns: dict[str, list[dict]] = {}
+        n = 0
+        for new in entries:
+            key, rec = self._record(list_name, new)
+            (patterns if is_pattern(rec["plate"]) else exact).setdefault(key, []).append(rec)
+            n += 1
+        self._swap(list_name, exact, patterns, source)
         return n
 
-    def add(self, list_name: str, plate: str, fields: Mapping[str, object]) -> str:
-        """Add one entry (for BOLOs entered by hand); returns its entry id."""
-        plate = normalize(plate)
-        entry = self._seal(list_name, plate, fields, uuid.uuid4().hex)
-        key = list_key(list_name)
+    def _swap(self, list_name: str, exact: dict[str, list[dict]], patterns: dict[str, list[dict]], source: str,
+              watch: tuple[str, ...] = ()) -> None:
+        tag = uuid.uuid4().hex
+        staged = {}
+        for target, data in ((list_key(list_name), exact), (patterns_key(list_name), patterns)):
+            staging = f"{target}:staging:{tag}"
+            if data:
+                pipe = self.redis.pipeline(transaction=False)
+                items = list(data.items())
+                for i in range(0, len(items), CHUNK):
+                    pipe.hset(staging, mapping={k: json.dumps(v, separators=(",", ":")) for k, v in items[i : i + CHUNK]})
+                pipe.expire(staging, 3600)  # a load that dies half-way leaves nothing behind for long
+                pipe.execute()
+            staged[target] = staging if data else None
+
+        def swap(pipe: redis.client.Pipeline) -> None:
+            pipe.multi()
+            for target, staging in staged.items():
+                if staging:
+                    pipe.rename(staging, target)
+                    pipe.persist(target)  # RENAME carries the staging TTL over
+                else:
+                    pipe.delete(target)
+            pipe.sadd(LISTS_KEY, list_name)
+            pipe.hset(meta_key(list_name), mapping={
+                "refreshed_at": datetime.now(timezone.utc).isoformat(),
+                "entries": sum(len(v) for v in exact.values()) + sum(len(v) for v in patterns.values()),
+                "source": source,
+            })
+            pipe.hincrby(meta_key(list_name), "version", 1)
+
+        try:
+            self.redis.transaction(swap, *watch)
+        except redis.WatchError:
+            for staging in staged.values():
+                if staging:
+                    self.redis.delete(staging)
+            raise
+
+    def _update(self, list_name: str, key: str, pattern: bool, change) -> object:
+        """Read-modify-write one hash field under WATCH; ``change(records) -> (records, result)``."""
+        target = patterns_key(list_name) if pattern else list_key(list_name)
+        result: list = []
 
         def tx(pipe: redis.client.Pipeline) -> None:
-            current = json.loads(pipe.hget(key, plate) or "[]")
+            records = json.loads(pipe.hget(target, key) or "[]")
+            new_records, res = change(records)
+            delta = len(new_records) - len(records)
             pipe.multi()
-            pipe.hset(key, plate, json.dumps(current + [entry]))
+            if new_records:
+                pipe.hset(target, key, json.dumps(new_records, separators=(",", ":")))
+            else:
+                pipe.hdel(target, key)
             pipe.sadd(LISTS_KEY, list_name)
-            pipe.hincrby(meta_key(list_name), "entries", 1)
+            pipe.hincrby(meta_key(list_name), "entries", delta)
+            pipe.hincrby(meta_key(list_name), "version", 1)
+            result[:] = [res]
 
-        self.redis.transaction(tx, key)
-        return entry["id"]
+        self.redis.transaction(tx, target)
+        return result[0]
+
+    def add(self, list_name: str, new: NewEntry) -> str:
+        """Add one entry (a BOLO entered by hand); returns its entry id."""
+        key, rec = self._record(list_name, new)
+        return self._update(list_name, key, is_pattern(rec["plate"]), lambda recs: (recs + [rec], rec["id"]))
+
+    def remove(self, list_name: str, plate: str, entry_id: str | None = None) -> int:
+        """Remove a plate's entries (or only one of them); returns how many went."""
+        plate = normalize_pattern(plate)
+        pattern = is_pattern(plate)
+
+        def drop(recs: list[dict]) -> tuple[list[dict], int]:
+            keep = [r for r in recs if r["plate"] != plate or (entry_id is not None and r["id"] != entry_id)]
+            return keep, len(recs) - len(keep)
+
+        return self._update(list_name, plate if pattern else fold(plate), pattern, drop)
+
+    def set_expiry(self, list_name: str, plate: str, entry_id: str, when: datetime) -> bool:
+        """Give an entry an end time; the matcher ignores it from then on."""
+        plate = normalize_pattern(plate)
+        pattern = is_pattern(plate)
+
+        def set_exp(recs: list[dict]) -> tuple[list[dict], bool]:
+            found = False
+            for r in recs:
+                if r["plate"] == plate and r["id"] == entry_id:
+                    r["exp"], found = int(when.timestamp()), True
+            return recs, found
+
+        return self._update(list_name, plate if pattern else fold(plate), pattern, set_exp)
+
+    def sweep_expired(self, now: datetime | None = None) -> int:
+        """Remove every entry whose end time has passed; returns how many."""
+        cutoff = (now or datetime.now(timezone.utc)).timestamp()
+        removed = 0
+        for name in self.list_names():
+            for target, pattern in ((list_key(name), False), (patterns_key(name), True)):
+                for key, raw in self.redis.hscan_iter(target):
+                    if any(r.get("exp", float("inf")) <= cutoff for r in json.loads(raw)):
+                        removed += self._update(name, _s(key), pattern, lambda recs: (
+                            [r for r in recs if r.get("exp", float("inf")) > cutoff],
+                            sum(r.get("exp", float("inf")) <= cutoff for r in recs)))
+        return removed
+
+    def rotate(self) -> int:
+        """Re-seal every record with the keyring's current key, list by list, without downtime.
+
+        A list that changes during its rewrite is rewritten again (WATCH), so no concurrent
+        add or remove is lost.
+        """
+        if self.keyring is None:
+            raise RuntimeError("rotating needs the hot-list key")
+        total = 0
+        for name in self.list_names():
+            while True:
+                exact, patterns = {}, {}
+                for target, out in ((list_key(name), exact), (patterns_key(name), patterns)):
+                    for key, raw in self.redis.hgetall(target).items():
+                        out[_s(key)] = [self._reseal(name, r) for r in json.loads(raw)]
+                meta = {_s(k): _s(v) for k, v in self.redis.hgetall(meta_key(name)).items()}
+                try:
+                    self._swap(name, exact, patterns, meta.get("source", ""), watch=(list_key(name), patterns_key(name)))
+                except redis.WatchError:
+                    continue
+                total += sum(len(v) for v in exact.values()) + sum(len(v) for v in patterns.values())
+                break
+        return total
+
+    def _reseal(self, list_name: str, rec: dict) -> dict:
+        if rec["kid"] == self.keyring.current:
+            return rec
+        aad = _aad(list_name, rec["plate"], rec["id"])
+        fields = self.keyring.open(rec, aad)
+        return {**rec, **self.keyring.seal(fields, aad)}
+
+    # -- skip list ------------------------------------------------------------------------------
+
+    def skip(self, plates: Iterable[str]) -> None:
+        self.redis.sadd(SKIP_KEY, *[normalize_pattern(p) for p in plates])
+
+    def unskip(self, plates: Iterable[str]) -> None:
+        self.redis.srem(SKIP_KEY, *[normalize_pattern(p) for p in plates])
+
+    def skipped(self) -> list[str]:
+        return sorted(_s(p) for p in self.redis.smembers(SKIP_KEY))
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def list_names(self) -> list[str]:
+        return sorted(_s(n) for n in self.redis.smembers(LISTS_KEY))
 
     def lists(self) -> dict[str, dict[str, str]]:
-        self._names_at = float("-inf")
         names = self.list_names()
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(meta_key(name))
-        return {
-            name: {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in meta.items()}
-            for name, meta in zip(names, pipe.execute())
-        }
+        return {name: {_s(k): _s(v) for k, v in meta.items()} for name, meta in zip(names, pipe.execute())}
 
-    def lookup(self, plates: Iterable[str]) -> dict[str, list[HotlistEntry]]:
-        """Exact matches for many plates across every list in one round trip."""
-        plates = sorted({p for p in plates if p})
-        names = self.list_names()
-        if not plates or not names:
-            return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.hmget(list_key(name), plates)
-        found: dict[str, list[HotlistEntry]] = {}
-        for name, values in zip(names, pipe.execute()):
-            for plate, raw in zip(plates, values):
-                if raw is None:
-                    continue
-                for e in json.loads(raw):
-                    sealed = {k: e[k] for k in ("kid", "nonce", "ct")}
-                    found.setdefault(plate, []).append(HotlistEntry(name, e["id"], plate, sealed))
-        return found
+    def show(self, list_name: str, plate: str) -> list[tuple[HotlistEntry, dict]]:
+        """An entry's decrypted fields (for authorised users; access control wraps this)."""
+        plate = normalize_pattern(plate)
+        target, key = (patterns_key(list_name), plate) if is_pattern(plate) else (list_key(list_name), fold(plate))
+        recs = [r for r in json.loads(self.redis.hget(target, key) or "[]") if r["plate"] == plate]
+        return [(e, self.reveal(e)) for e in (_entry(list_name, r) for r in recs)]
 
     def reveal(self, entry: HotlistEntry) -> dict:
-        """Decrypt an entry's fields (for authorised users; access control wraps this later)."""
         if self.keyring is None:
             raise RuntimeError("reading hot-list fields needs the hot-list key")
         return self.keyring.open(entry.sealed, _aad(entry.list_name, entry.plate, entry.entry_id))
+
+    def _patterns_for(self, name: str, version: str) -> PatternSet:
+        """The list's wildcard entries, reloaded only when the list's version changes."""
+        cache = self._cache.setdefault(name, _ListCache())
+        if cache.version != version:
+            raw = self.redis.hgetall(patterns_key(name))
+            cache.records = {_s(k): json.loads(v) for k, v in raw.items()}
+            cache.patterns = PatternSet(cache.records)
+            cache.version = version
+        return cache.patterns
+
+    def match(self, plates: Iterable[str], now: datetime | None = None) -> dict[str, list[Match]]:
+        """Matches for many plates (reads and OCR candidates) across every list, one round trip.
+
+        Each (plate, entry) pair is reported once with its strongest kind; plates on the skip
+        list and entries past their end time never match.
+        """
+        plates = sorted({p for p in plates if p})
+        if not plates:
+            return {}
+        folded = sorted({fold(p) for p in plates})
+        while True:  # one round trip, plus one more only when the set of lists has changed
+            names = self._names
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.smembers(LISTS_KEY)
+            pipe.smismember(SKIP_KEY, plates)
+            for name in names:
+                pipe.hmget(list_key(name), folded)
+                pipe.hgetall(meta_key(name))
+            replies = pipe.execute()
+            current = sorted(_s(n) for n in replies[0])
+            if current == names:
+                break
+            self._names = current
+        replies = replies[1:]
+        skipped = {p for p, s in zip(plates, replies[0]) if s}
+        live = [p for p in plates if p not in skipped]
+        cutoff = (now or datetime.now(timezone.utc)).timestamp()
+        out: dict[str, dict[tuple[str, str], Match]] = {}
+
+        def keep(plate: str, entry: HotlistEntry, kind: str, rec: dict) -> None:
+            if rec.get("exp", float("inf")) <= cutoff:
+                return
+            best = out.setdefault(plate, {})
+            k = (entry.list_name, entry.entry_id)
+            if k not in best or RANK[kind] < RANK[best[k].kind]:
+                best[k] = Match(plate, entry, kind)
+
+        for i, name in enumerate(names):
+            values, meta = replies[1 + 2 * i], {_s(k): _s(v) for k, v in replies[2 + 2 * i].items()}
+            self._observe(name, meta)
+            by_fold = {f: json.loads(v) for f, v in zip(folded, values) if v is not None}
+            patterns = self._patterns_for(name, meta.get("version", ""))
+            for plate in live:
+                for rec in by_fold.get(fold(plate), ()):
+                    keep(plate, _entry(name, rec), EXACT if rec["plate"] == plate else CONFUSABLE, rec)
+                for pattern in patterns.matches(plate):
+                    for rec in self._cache[name].records[pattern]:
+                        keep(plate, _entry(name, rec), PARTIAL, rec)
+        return {p: sorted(m.values(), key=lambda m: (RANK[m.kind], m.entry.list_name)) for p, m in out.items()}
+
+    @staticmethod
+    def _observe(name: str, meta: dict[str, str]) -> None:
+        """List size and age for operations: a list not refreshed for a day is an alert."""
+        if "entries" in meta:
+            HOTLIST_ENTRIES.labels(name).set(float(meta["entries"]))
+        if "refreshed_at" in meta:
+            age = time.time() - datetime.fromisoformat(meta["refreshed_at"]).timestamp()
+            HOTLIST_AGE.labels(name).set(max(0.0, age))
+
+
+def _entry(list_name: str, rec: dict) -> HotlistEntry:
+    return HotlistEntry(list_name, rec["id"], rec["plate"], {k: rec[k] for k in ("kid", "nonce", "ct")})

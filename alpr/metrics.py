@@ -17,3 +17,5 @@ STAGE_SECONDS = Histogram(
 LAST_FRAME = Gauge("alpr_camera_last_frame_timestamp_seconds", "Capture time of the newest frame per camera", ["camera_id"])
 CLICKHOUSE_ROWS = Counter("alpr_clickhouse_rows_written_total", "Rows inserted into ClickHouse", ["table"])
 FRAMES_PUBLISHED = Counter("alpr_frames_published_total", "Frames published by simulator or ingest", ["camera_id"])
+HOTLIST_ENTRIES = Gauge("alpr_hotlist_entries", "Entries in each hot list", ["list_name"])
+HOTLIST_AGE = Gauge("alpr_hotlist_age_seconds", "Time since each hot list was last refreshed", ["list_name"])

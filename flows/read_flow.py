@@ -25,8 +25,8 @@ from prometheus_client import start_http_server
 from alpr import config as config_mod
 from alpr import db, frames, kafka, metrics
 from alpr.config import Config
-from alpr.domain import FrameMeta, HotlistEntry, PlateRead, read_id_for
-from alpr.hits import hit_key, suppress_repeats
+from alpr.domain import FrameMeta, Match, PlateRead, read_id_for
+from alpr.hits import hit_key, matches_for, suppress_repeats
 from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
 from detectors.ppocr import PPOCRReader
@@ -138,11 +138,11 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     reads = op.flatten("reads", read.trues)
     op.output("reads_to_clickhouse", reads, ReadsSink(lambda: db.connect(cfg), cfg.clickhouse.database))
 
-    def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, HotlistEntry]]:
+    def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
-        found = store.lookup(r.plate for r in batch)
+        found = store.match(p for r in batch for p in (r.plate, *r.candidates))
         metrics.STAGE_SECONDS.labels("hotlist").observe(time.perf_counter() - t0)
-        return [(r, e) for r in batch for e in found.get(r.plate, ())]
+        return matches_for(batch, found)
 
     matches = op.flat_map_batch("hotlist_join", reads, join_hotlists)
     keyed = op.key_on("by_hit_key", matches, lambda m: hit_key(*m))

@@ -21,6 +21,8 @@ def hit_payload(hit: Hit, database: str) -> dict:
         "plate": read.plate,
         "confidence": round(read.confidence, 4),
         "match": hit.match,
+        "matched_plate": hit.matched_plate,
+        "list_plate": hit.entry.plate,
         "camera_id": read.frame.camera_id,
         "captured_at": read.frame.captured_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "location": {"latitude": read.frame.location.latitude, "longitude": read.frame.location.longitude},

@@ -1,53 +1,139 @@
+"""Hot lists on a real Redis: storage, encryption at rest, refresh, matching, expiry, rotation."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
 import redis
 
-from alpr.hotlist import HotlistStore, list_key
+from alpr.crypto import Keyring, generate_key_file
+from alpr.hotlist import HotlistStore, NewEntry, list_key
+from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 
-def test_replace_lookup_and_reveal(cfg, keyring):
-    store = HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
-    n = store.replace("stolen", [("abc-1234", {"make": "Honda", "case": "C-77"}), ("XYZ999", {"make": "Ford"})])
+@pytest.fixture
+def store(cfg, keyring) -> HotlistStore:
+    return HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
+
+
+def kinds(found, plate):
+    return sorted((m.entry.list_name, m.entry.plate, m.kind) for m in found.get(plate, ()))
+
+
+def test_replace_match_and_reveal(store):
+    n = store.replace("stolen", [NewEntry("abc-1234", {"make": "Honda", "case": "C-77"}), NewEntry("XYZ999", {"make": "Ford"})])
     assert n == 2
-    store.replace("bolo", [("ABC1234", {"reason": "armed robbery"})])
-    found = store.lookup(["ABC1234", "NOPE1", "XYZ999"])
-    assert sorted((e.list_name, e.plate) for es in found.values() for e in es) == [
-        ("bolo", "ABC1234"), ("stolen", "ABC1234"), ("stolen", "XYZ999")]
-    stolen = next(e for e in found["ABC1234"] if e.list_name == "stolen")
+    store.replace("bolo", [NewEntry("ABC1234", {"reason": "armed robbery"})])
+    found = store.match(["ABC1234", "NOPE1", "XYZ999"])
+    assert set(found) == {"ABC1234", "XYZ999"}
+    assert kinds(found, "ABC1234") == [("bolo", "ABC1234", "exact"), ("stolen", "ABC1234", "exact")]
+    stolen = next(m.entry for m in found["ABC1234"] if m.entry.list_name == "stolen")
     assert store.reveal(stolen) == {"make": "Honda", "case": "C-77"}
-    assert set(store.lists()) == {"stolen", "bolo"}
     assert store.lists()["stolen"]["entries"] == "2"
+    [(entry, fields)] = store.show("stolen", "ABC 1234")
+    assert entry.entry_id == stolen.entry_id and fields["case"] == "C-77"
 
 
-def test_refresh_replaces_the_whole_list(cfg, keyring):
-    store = HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
-    store.replace("stolen", [("OLD111", {"a": 1}), ("KEEP22", {"a": 2})])
-    store.replace("stolen", [("KEEP22", {"a": 3}), ("NEW333", {"a": 4})])
-    found = store.lookup(["OLD111", "KEEP22", "NEW333"])
+def test_confusable_and_partial_matches(store):
+    store.replace("stolen", [NewEntry("ABC1234", {"n": 1}), NewEntry("5OS123", {"n": 2})])
+    store.replace("bolo", [NewEntry("7?K*", {"n": 3}), NewEntry("*Q9Q9", {"n": 4})])
+    found = store.match(["A8C1234", "S05123", "7XK11", "ABC1234", "QQQ999"])
+    assert kinds(found, "A8C1234") == [("stolen", "ABC1234", "confusable")]
+    assert kinds(found, "ABC1234") == [("stolen", "ABC1234", "exact")]
+    assert kinds(found, "S05123") == [("stolen", "5OS123", "confusable")]
+    assert kinds(found, "7XK11") == [("bolo", "7?K*", "partial")]
+    assert "QQQ999" not in found
+
+
+def test_skip_list_and_expiry(store):
+    store.replace("stolen", [NewEntry("000", {"n": 0}), NewEntry("ABC123", {"n": 1})])
+    store.skip(["000"])
+    assert set(store.match(["000", "ABC123"])) == {"ABC123"}
+    now = datetime.now(timezone.utc)
+    gone = store.add("bolo", NewEntry("BOLO11", {"r": "ended"}, expires_at=now - timedelta(minutes=1)))
+    live = store.add("bolo", NewEntry("BOLO22", {"r": "live"}, expires_at=now + timedelta(days=1)))
+    found = store.match(["BOLO11", "BOLO22"])
+    assert [m.entry.entry_id for m in found.get("BOLO22", [])] == [live] and "BOLO11" not in found
+    assert store.set_expiry("bolo", "BOLO22", live, now - timedelta(seconds=1))
+    assert store.match(["BOLO22"]) == {}
+    assert store.sweep_expired() == 2
+    assert store.lists()["bolo"]["entries"] == "0"
+    assert gone
+
+
+def test_refresh_replaces_the_whole_list(store, cfg):
+    store.replace("stolen", [NewEntry("OLD111", {"a": 1}), NewEntry("KEEP22", {"a": 2})])
+    store.replace("stolen", [NewEntry("KEEP22", {"a": 3}), NewEntry("NEW333", {"a": 4})])
+    found = store.match(["OLD111", "KEEP22", "NEW333"])
     assert set(found) == {"KEEP22", "NEW333"}
-    assert store.reveal(found["KEEP22"][0]) == {"a": 3}
-    # no staging leftovers, and the live list does not inherit the staging key's expiry
+    assert store.reveal(found["KEEP22"][0].entry) == {"a": 3}
     r = redis.Redis.from_url(cfg.redis.url)
     assert r.keys("*staging*") == []
-    assert r.ttl(list_key("stolen")) == -1
+    assert r.ttl(list_key("stolen")) == -1  # the live list does not inherit the staging expiry
 
 
-def test_redis_holds_no_plaintext_except_the_plate(cfg, keyring):
-    store = HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
+def test_readers_see_the_old_or_the_new_list_never_a_mix(store, cfg, keyring):
+    old = [f"OLD{i:04d}" for i in range(3000)]
+    new = [f"NEW{i:04d}" for i in range(3000)]
+    store.replace("stolen", [NewEntry(p, {"i": i}) for i, p in enumerate(old)])
+    probe = [old[0], old[-1], new[0], new[-1]]
+    seen, stop = [], threading.Event()
+
+    def reader():
+        r = HotlistStore(redis.Redis.from_url(cfg.redis.url))
+        while not stop.is_set():
+            seen.append(frozenset(r.match(probe)))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for _ in range(3):
+            store.replace("stolen", [NewEntry(p, {"i": i}) for i, p in enumerate(new)])
+            store.replace("stolen", [NewEntry(p, {"i": i}) for i, p in enumerate(old)])
+    finally:
+        stop.set()
+        t.join()
+    assert len(seen) > 10
+    assert set(seen) <= {frozenset({old[0], old[-1]}), frozenset({new[0], new[-1]})}
+
+
+def test_redis_holds_no_plaintext_except_the_plate(store, cfg):
     secrets = {"owner_note": "JOHN Q PUBLIC", "case": "CASE-0042", "vehicle": "Blue Toyota Camry"}
-    store.replace("stolen", [("ZZZ9876", secrets)])
-    store.add("bolo", "QQQ1234", {"reason": "Suspect: Jane Roe"})
+    store.replace("stolen", [NewEntry("ZZZ9876", secrets)])
+    store.add("bolo", NewEntry("QQ?1234", {"reason": "Suspect: Jane Roe"}))
     r = redis.Redis.from_url(cfg.redis.url)
-    dump = b"".join(
-        k + b"".join(a + b for a, b in r.hgetall(k).items()) if r.type(k) == b"hash" else k for k in r.keys("*")
-    )
-    assert b"ZZZ9876" in dump and b"QQQ1234" in dump
-    for text in list(secrets.values()) + ["Jane Roe", "Toyota", "CASE-0042"]:
+    dump = b""
+    for k in r.keys("*"):
+        t = r.type(k)
+        dump += k + (b"".join(a + b for a, b in r.hgetall(k).items()) if t == b"hash" else
+                     b"".join(r.smembers(k)) if t == b"set" else b"")
+    assert b"ZZZ9876" in dump and b"QQ?1234" in dump
+    for text in list(secrets.values()) + ["Jane Roe", "Toyota", "CASE-0042", "Suspect"]:
         assert text.encode() not in dump
 
 
-def test_add_appends_to_an_existing_plate(cfg, keyring):
-    store = HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
-    store.add("bolo", "AAA111", {"n": 1})
-    store.add("bolo", "aaa-111", {"n": 2})
-    entries = store.lookup(["AAA111"])["AAA111"]
-    assert sorted(store.reveal(e)["n"] for e in entries) == [1, 2]
-    assert redis.Redis.from_url(cfg.redis.url).hlen(list_key("bolo")) == 1
+def test_rotate_key_re_encrypts_in_place(store, cfg, tmp_path):
+    key_file = tmp_path / "rot.key"
+    generate_key_file(key_file)
+    store.keyring = Keyring.load(key_file, environ={})
+    store.replace("stolen", [NewEntry(f"ROT{i:03d}", {"i": i}) for i in range(50)])
+    store.add("bolo", NewEntry("RO?99*", {"r": "p"}))
+    old_kid = store.keyring.current
+    new_kid = generate_key_file(key_file)
+    store.keyring = Keyring.load(key_file, environ={})
+    assert store.rotate() == 51
+    # only the new key remains needed: drop the old one and everything still opens
+    key_file.write_text("".join(line + "\n" for line in key_file.read_text().splitlines() if not line.startswith(old_kid)))
+    store.keyring = Keyring.load(key_file, environ={})
+    found = store.match(["ROT007", "RO199Z"])
+    assert store.reveal(found["ROT007"][0].entry) == {"i": 7}
+    assert store.reveal(found["RO199Z"][0].entry) == {"r": "p"}
+    assert all(m.entry.sealed["kid"] == new_kid for ms in found.values() for m in ms)
+    assert store.lists()["stolen"]["entries"] == "50"
+
+
+def test_list_size_and_age_are_exposed(store):
+    store.replace("warrants", [NewEntry("WAR123", {"w": 1})])
+    store.match(["WAR123"])
+    assert HOTLIST_ENTRIES.labels("warrants")._value.get() == 1
+    assert 0 <= HOTLIST_AGE.labels("warrants")._value.get() < 60

@@ -13,7 +13,8 @@ from bytewax.testing import run_main
 from alpr import db, kafka
 from alpr.config import SimulatorConfig
 from alpr.frames import encode_jpeg, to_message
-from alpr.hotlist import HotlistStore
+from alpr.hotlist import HotlistStore, NewEntry
+from alpr.matching import fold
 from alpr.publish import FramePublisher
 from alpr.simulator.traffic import Simulator
 from flows.read_flow import build
@@ -47,7 +48,7 @@ def test_flow_end_to_end(cfg, keyring, reader, produced):
     assert any(n >= 3 for n in shown.values()), "the test needs a plate seen in several frames"
     listed = sorted({p for _, p in shown})
     HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring).replace(
-        "stolen", [(p, {"case": f"C-{i}", "owner": "PRIVATE NAME"}) for i, p in enumerate(listed)])
+        "stolen", [NewEntry(p, {"case": f"C-{i}", "owner": "PRIVATE NAME"}) for i, p in enumerate(listed)])
 
     run_main(build(cfg, tail=False, reader=reader))
 
@@ -72,11 +73,15 @@ def test_flow_end_to_end(cfg, keyring, reader, produced):
     for h in hits:
         jsonschema.validate(h, SCHEMA)
         assert "PRIVATE NAME" not in json.dumps(h)
-    per_key = Counter((h["camera_id"], h["plate"]) for h in hits)
+    assert {h["match"] for h in hits} <= {"exact", "confusable"}
+    assert all(h["matched_plate"] == h["plate"] for h in hits)
+    per_key = Counter((h["camera_id"], h["list_plate"]) for h in hits)
     assert set(per_key.values()) == {1}
-    read_pairs = {(r[2], r[3]) for r in rows if r[3] in listed}
+    # every listed plate read on a camera (exactly, or as a confusable misread) gave its hit
+    by_fold = {fold(p): p for p in listed}
+    read_pairs = {(r[2], by_fold[fold(r[3])]) for r in rows if fold(r[3]) in by_fold}
     assert set(per_key) == read_pairs
-    repeated = [k for k in per_key if sum(1 for r in rows if (r[2], r[3]) == k) >= 2]
+    repeated = [k for k in per_key if sum(1 for r in rows if (r[2], by_fold.get(fold(r[3]))) == k) >= 2]
     assert repeated, "some listed plate should be read in several frames yet hit once"
 
     # (c) malformed frames go to the dead-letter topic, whole, with the reason

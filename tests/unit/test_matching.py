@@ -1,0 +1,38 @@
+import pytest
+
+from alpr.matching import PatternSet, fold, normalize_pattern, validate_pattern
+
+
+def test_fold_maps_confusables_to_digits():
+    assert fold("OBSZGDI") == "0852601"
+    assert fold("ABC1234") == fold("A8C1234") == "A8C1234"
+    assert fold("5OS") == fold("S05")
+
+
+def test_patterns_match_one_character_and_runs():
+    ps = PatternSet(["AB?123", "*XYZ*", "7*9"])
+    assert ps.matches("ABC123") == ["AB?123"]
+    assert ps.matches("AB123") == []  # ? is exactly one character
+    assert ps.matches("12XYZ9") == ["*XYZ*"]
+    assert ps.matches("7ABC9") == ["7*9"]
+    assert sorted(ps.matches("7XYZ9")) == ["*XYZ*", "7*9"]
+    assert ps.matches("QQQ111") == []
+
+
+def test_patterns_survive_confusable_misreads():
+    ps = PatternSet(["AB?1O3"])
+    assert ps.matches("A8C103") == ["AB?1O3"]
+
+
+def test_empty_pattern_set():
+    assert PatternSet([]).matches("ABC123") == []
+
+
+@pytest.mark.parametrize("bad", ["*", "A*", "??", "*?*"])
+def test_too_loose_patterns_are_refused(bad):
+    with pytest.raises(ValueError):
+        validate_pattern(bad)
+
+
+def test_normalize_pattern_keeps_wildcards():
+    assert normalize_pattern("ab-?12 *") == "AB?12*"
