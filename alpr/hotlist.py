@@ -29,6 +29,25 @@ from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 LISTS_KEY = "alpr:hotlists"
 SKIP_KEY = "alpr:skiplist"
 CHUNK = 10_000
+META_FIELDS = ("version", "entries", "refreshed_at")
+
+# Every list, the skip list and the list versions in one server-side call: a read costs one
+# command whatever the number of lists. (Standalone or Sentinel Redis; list keys are derived from
+# list names, so this is not for Redis Cluster, which a hot list of millions does not need.)
+MATCH_LUA = """
+local n = tonumber(ARGV[1])
+local names = redis.call('SMEMBERS', KEYS[1])
+table.sort(names)
+local skip, folded = {}, {}
+for i = 1, n do skip[i] = redis.call('SISMEMBER', KEYS[2], ARGV[1 + i]) end
+for i = n + 2, #ARGV do folded[#folded + 1] = ARGV[i] end
+local out = {names, skip}
+for _, name in ipairs(names) do
+  out[#out + 1] = redis.call('HMGET', 'alpr:hotlist:' .. name, unpack(folded))
+  out[#out + 1] = redis.call('HMGET', 'alpr:hotlist-meta:' .. name, 'version', 'entries', 'refreshed_at')
+end
+return out
+"""
 
 
 def list_key(name: str) -> str:
@@ -66,13 +85,14 @@ class _ListCache:
     version: str = ""
     patterns: PatternSet = field(default_factory=lambda: PatternSet(()))
     records: dict[str, list[dict]] = field(default_factory=dict)
+    refreshed_at: float = 0.0
 
 
 class HotlistStore:
     def __init__(self, client: redis.Redis, keyring: Keyring | None = None):
         self.redis = client
         self.keyring = keyring
-        self._names: list[str] = []  # list names as of the last match
+        self._match_script = client.register_script(MATCH_LUA)
         self._cache: dict[str, _ListCache] = {}
 
     # -- writing ------------------------------------------------------------------------------
@@ -274,14 +294,20 @@ class HotlistStore:
             raise RuntimeError("reading hot-list fields needs the hot-list key")
         return self.keyring.open(entry.sealed, _aad(entry.list_name, entry.plate, entry.entry_id))
 
-    def _patterns_for(self, name: str, version: str) -> PatternSet:
-        """The list's wildcard entries, reloaded only when the list's version changes."""
+    def _refresh(self, name: str, meta: dict[str, bytes | None]) -> PatternSet:
+        """The list's wildcard entries, reloaded only when its version changes; also publishes
+        the list's size and age for operations (a list not refreshed for a day is an alert)."""
         cache = self._cache.setdefault(name, _ListCache())
+        version = _s(meta["version"] or b"")
         if cache.version != version:
             raw = self.redis.hgetall(patterns_key(name))
             cache.records = {_s(k): json.loads(v) for k, v in raw.items()}
             cache.patterns = PatternSet(cache.records)
             cache.version = version
+            cache.refreshed_at = datetime.fromisoformat(_s(meta["refreshed_at"])).timestamp() if meta["refreshed_at"] else 0.0
+            HOTLIST_ENTRIES.labels(name).set(float(meta["entries"] or 0))
+        if cache.refreshed_at:
+            HOTLIST_AGE.labels(name).set(max(0.0, time.time() - cache.refreshed_at))
         return cache.patterns
 
     def match(self, plates: Iterable[str], now: datetime | None = None) -> dict[str, list[Match]]:
@@ -294,21 +320,9 @@ class HotlistStore:
         if not plates:
             return {}
         folded = sorted({fold(p) for p in plates})
-        while True:  # one round trip, plus one more only when the set of lists has changed
-            names = self._names
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.smembers(LISTS_KEY)
-            pipe.smismember(SKIP_KEY, plates)
-            for name in names:
-                pipe.hmget(list_key(name), folded)
-                pipe.hgetall(meta_key(name))
-            replies = pipe.execute()
-            current = sorted(_s(n) for n in replies[0])
-            if current == names:
-                break
-            self._names = current
-        replies = replies[1:]
-        skipped = {p for p, s in zip(plates, replies[0]) if s}
+        replies = self._match_script(keys=[LISTS_KEY, SKIP_KEY], args=[len(plates), *plates, *folded])
+        names = [_s(n) for n in replies[0]]
+        skipped = {p for p, s in zip(plates, replies[1]) if s}
         live = [p for p in plates if p not in skipped]
         cutoff = (now or datetime.now(timezone.utc)).timestamp()
         out: dict[str, dict[tuple[str, str], Match]] = {}
@@ -322,10 +336,9 @@ class HotlistStore:
                 best[k] = Match(plate, entry, kind)
 
         for i, name in enumerate(names):
-            values, meta = replies[1 + 2 * i], {_s(k): _s(v) for k, v in replies[2 + 2 * i].items()}
-            self._observe(name, meta)
+            values, meta = replies[2 + 2 * i], dict(zip(META_FIELDS, replies[3 + 2 * i]))
+            patterns = self._refresh(name, meta)
             by_fold = {f: json.loads(v) for f, v in zip(folded, values) if v is not None}
-            patterns = self._patterns_for(name, meta.get("version", ""))
             for plate in live:
                 for rec in by_fold.get(fold(plate), ()):
                     keep(plate, _entry(name, rec), EXACT if rec["plate"] == plate else CONFUSABLE, rec)
@@ -333,15 +346,6 @@ class HotlistStore:
                     for rec in self._cache[name].records[pattern]:
                         keep(plate, _entry(name, rec), PARTIAL, rec)
         return {p: sorted(m.values(), key=lambda m: (RANK[m.kind], m.entry.list_name)) for p, m in out.items()}
-
-    @staticmethod
-    def _observe(name: str, meta: dict[str, str]) -> None:
-        """List size and age for operations: a list not refreshed for a day is an alert."""
-        if "entries" in meta:
-            HOTLIST_ENTRIES.labels(name).set(float(meta["entries"]))
-        if "refreshed_at" in meta:
-            age = time.time() - datetime.fromisoformat(meta["refreshed_at"]).timestamp()
-            HOTLIST_AGE.labels(name).set(max(0.0, age))
 
 
 def _entry(list_name: str, rec: dict) -> HotlistEntry:

@@ -43,26 +43,45 @@ def _regex(pattern: str) -> str:
     return "".join("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern)
 
 
+class _Group:
+    """Patterns checked together: one combined regex rejects a plate in a single C-level scan;
+    only plates that match something are checked pattern by pattern to say which ones."""
+
+    def __init__(self, patterns: list[str]):
+        self.each = [(p, re.compile(_regex(fold(p)))) for p in patterns]
+        self.any = re.compile("|".join(f"(?:{_regex(fold(p))})" for p in patterns))
+
+    def matches(self, folded: str) -> list[str]:
+        if not self.any.fullmatch(folded):
+            return []
+        return [p for p, rx in self.each if rx.fullmatch(folded)]
+
+
 class PatternSet:
     """A list's wildcard entries, matched on folded plates so partial reads survive misreads too.
 
-    One combined regex rejects the common case (no pattern matches) in a single C-level scan;
-    only plates that match something are checked pattern by pattern to say which ones.
+    Patterns without ``*`` match only plates of their own length, so they are grouped by length
+    and a plate is tried against one group of those plus the ``*`` patterns.
     """
 
     def __init__(self, patterns: Iterable[str]):
         self.patterns = sorted(set(patterns))
-        self._each = [(p, re.compile(_regex(fold(p)))) for p in self.patterns]
-        self._any = re.compile("|".join(f"(?:{_regex(fold(p))})" for p in self.patterns)) if self.patterns else None
+        by_length: dict[int, list[str]] = {}
+        for p in self.patterns:
+            if "*" not in p:
+                by_length.setdefault(len(p), []).append(p)
+        starred = [p for p in self.patterns if "*" in p]
+        self._fixed = {n: _Group(ps) for n, ps in by_length.items()}
+        self._starred = _Group(starred) if starred else None
 
     def __len__(self) -> int:
         return len(self.patterns)
 
     def matches(self, plate: str) -> list[str]:
         folded = fold(plate)
-        if self._any is None or not self._any.fullmatch(folded):
-            return []
-        return [p for p, rx in self._each if rx.fullmatch(folded)]
+        fixed = self._fixed.get(len(folded))
+        out = fixed.matches(folded) if fixed else []
+        return out + self._starred.matches(folded) if self._starred else out
 
 
 def kind_of(read_plate: str, entry_plate: str) -> str:

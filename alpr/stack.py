@@ -49,6 +49,13 @@ def redis_binary() -> Path:
     return Path(found)
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for tests, benchmarks and side-by-side stacks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)

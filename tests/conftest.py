@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -16,15 +15,10 @@ from alpr import config as config_mod
 from alpr import stack
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
+from alpr.stack import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_config(data_dir: Path, kafka_port: int, redis_port: int) -> Config:
