@@ -7,11 +7,11 @@ file with one ``kid base64`` line per key, the last line being the key used for 
 from __future__ import annotations
 
 import base64
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
@@ -64,7 +64,7 @@ class Keyring:
 
     def seal(self, fields: dict, aad: bytes) -> dict[str, str]:
         nonce = os.urandom(12)
-        plain = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        plain = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
         ct = self._aead[self.current].encrypt(nonce, plain, aad)
         return {"kid": self.current, "nonce": base64.b64encode(nonce).decode(), "ct": base64.b64encode(ct).decode()}
 
@@ -73,7 +73,7 @@ class Keyring:
         if aead is None:
             raise UnknownKeyError(f"no key {sealed['kid']!r} in the keyring")
         plain = aead.decrypt(base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ct"]), aad)
-        return json.loads(plain)
+        return orjson.loads(plain)
 
 
 def generate_key_file(path: Path) -> str:

@@ -12,13 +12,15 @@ ends. Matching a batch of reads against every list is one pipelined round trip.
 
 from __future__ import annotations
 
-import json
+import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import orjson
 import redis
 
 from alpr.crypto import Keyring
@@ -97,47 +99,76 @@ class HotlistStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _record(self, list_name: str, new: NewEntry, entry_id: str | None = None) -> tuple[str, dict]:
-        """(hash field, record) for one entry, its fields sealed."""
-        if self.keyring is None:
-            raise RuntimeError("writing hot-list entries needs the hot-list key")
-        plate = normalize_pattern(new.plate)
+    def _key_of(self, plate_text: str) -> tuple[str, str]:
+        """(normalised plate or pattern, hash field it is stored under)."""
+        plate = normalize_pattern(plate_text)
         if not plate:
             raise ValueError("empty plate")
         if is_pattern(plate):
             validate_pattern(plate)
-        entry_id = entry_id or uuid.uuid4().hex[:16]
+            return plate, plate
+        return plate, fold(plate)
+
+    def _record(self, list_name: str, plate: str, new: NewEntry) -> dict:
+        """One stored record, its fields sealed."""
+        if self.keyring is None:
+            raise RuntimeError("writing hot-list entries needs the hot-list key")
+        entry_id = os.urandom(8).hex()
         rec = {"plate": plate, "id": entry_id, **self.keyring.seal(dict(new.fields), _aad(list_name, plate, entry_id))}
         if new.expires_at is not None:
             rec["exp"] = int(new.expires_at.timestamp())
-        return (plate if is_pattern(plate) else fold(plate)), rec
+        return rec
 
     def replace(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> int:
         """Load a whole list and swap it in atomically; readers see the old or the new list."""
-        exact: dict[str, list[dict]] = {}
-        patterns: dict[str, list[dict]] = {}
+        grouped: tuple[dict[str, list[tuple[str, NewEntry]]], dict[str, list[tuple[str, NewEntry]]]] = ({}, {})
         n = 0
         for new in entries:
-            key, rec = self._record(list_name, new)
-            (patterns if is_pattern(rec["plate"]) else exact).setdefault(key, []).append(rec)
+            plate, key = self._key_of(new.plate)
+            grouped[is_pattern(plate)].setdefault(key, []).append((plate, new))
             n += 1
-        self._swap(list_name, exact, patterns, source)
+
+        def sealed(data: dict[str, list[tuple[str, NewEntry]]]) -> Iterator[dict[str, bytes]]:
+            keys = list(data)
+            for i in range(0, len(keys), CHUNK):
+                yield {k: orjson.dumps([self._record(list_name, p, e) for p, e in data[k]]) for k in keys[i : i + CHUNK]}
+
+        self._swap(list_name, sealed(grouped[False]), sealed(grouped[True]), n, source)
         return n
 
-    def _swap(self, list_name: str, exact: dict[str, list[dict]], patterns: dict[str, list[dict]], source: str,
-              watch: tuple[str, ...] = ()) -> None:
-        tag = uuid.uuid4().hex
-        staged = {}
-        for target, data in ((list_key(list_name), exact), (patterns_key(list_name), patterns)):
-            staging = f"{target}:staging:{tag}"
-            if data:
-                pipe = self.redis.pipeline(transaction=False)
-                items = list(data.items())
-                for i in range(0, len(items), CHUNK):
-                    pipe.hset(staging, mapping={k: json.dumps(v, separators=(",", ":")) for k, v in items[i : i + CHUNK]})
-                pipe.expire(staging, 3600)  # a load that dies half-way leaves nothing behind for long
-                pipe.execute()
-            staged[target] = staging if data else None
+    def _stage(self, target: str, chunks: Iterator[dict[str, bytes]]) -> str | None:
+        """Write chunks to a fresh staging hash; returns its key, or None when there was nothing.
+
+        A writer thread sends chunk i while this thread seals chunk i+1 (the socket wait releases
+        the GIL), so encryption and Redis work overlap on a large import.
+        """
+        staging = f"{target}:staging:{uuid.uuid4().hex}"
+
+        def write(mapping: dict[str, bytes]) -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(staging, mapping=mapping)
+            pipe.expire(staging, 3600)  # a load that dies half-way leaves nothing behind for long
+            pipe.execute()
+
+        wrote = False
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            for mapping in chunks:
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(write, mapping)
+                wrote = True
+            if pending is not None:
+                pending.result()
+        return staging if wrote else None
+
+    def _swap(self, list_name: str, exact: Iterator[dict[str, bytes]], patterns: Iterator[dict[str, bytes]],
+              entries: int, source: str, watching: redis.client.Pipeline | None = None) -> None:
+        """Stage both hashes, then rename them into place in one MULTI. With ``watching`` (a
+        pipeline that WATCHed the list before it was read) the swap fails with WatchError if the
+        list changed meanwhile."""
+        staged = {list_key(list_name): self._stage(list_key(list_name), exact),
+                  patterns_key(list_name): self._stage(patterns_key(list_name), patterns)}
 
         def swap(pipe: redis.client.Pipeline) -> None:
             pipe.multi()
@@ -149,14 +180,15 @@ class HotlistStore:
                     pipe.delete(target)
             pipe.sadd(LISTS_KEY, list_name)
             pipe.hset(meta_key(list_name), mapping={
-                "refreshed_at": datetime.now(timezone.utc).isoformat(),
-                "entries": sum(len(v) for v in exact.values()) + sum(len(v) for v in patterns.values()),
-                "source": source,
-            })
+                "refreshed_at": datetime.now(timezone.utc).isoformat(), "entries": entries, "source": source})
             pipe.hincrby(meta_key(list_name), "version", 1)
 
         try:
-            self.redis.transaction(swap, *watch)
+            if watching is None:
+                self.redis.transaction(swap)
+            else:
+                swap(watching)
+                watching.execute()
         except redis.WatchError:
             for staging in staged.values():
                 if staging:
@@ -169,12 +201,12 @@ class HotlistStore:
         result: list = []
 
         def tx(pipe: redis.client.Pipeline) -> None:
-            records = json.loads(pipe.hget(target, key) or "[]")
+            records = orjson.loads(pipe.hget(target, key) or "[]")
             new_records, res = change(records)
             delta = len(new_records) - len(records)
             pipe.multi()
             if new_records:
-                pipe.hset(target, key, json.dumps(new_records, separators=(",", ":")))
+                pipe.hset(target, key, orjson.dumps(new_records))
             else:
                 pipe.hdel(target, key)
             pipe.sadd(LISTS_KEY, list_name)
@@ -187,8 +219,9 @@ class HotlistStore:
 
     def add(self, list_name: str, new: NewEntry) -> str:
         """Add one entry (a BOLO entered by hand); returns its entry id."""
-        key, rec = self._record(list_name, new)
-        return self._update(list_name, key, is_pattern(rec["plate"]), lambda recs: (recs + [rec], rec["id"]))
+        plate, key = self._key_of(new.plate)
+        rec = self._record(list_name, plate, new)
+        return self._update(list_name, key, is_pattern(plate), lambda recs: (recs + [rec], rec["id"]))
 
     def remove(self, list_name: str, plate: str, entry_id: str | None = None) -> int:
         """Remove a plate's entries (or only one of them); returns how many went."""
@@ -222,7 +255,7 @@ class HotlistStore:
         for name in self.list_names():
             for target, pattern in ((list_key(name), False), (patterns_key(name), True)):
                 for key, raw in self.redis.hscan_iter(target):
-                    if any(r.get("exp", float("inf")) <= cutoff for r in json.loads(raw)):
+                    if any(r.get("exp", float("inf")) <= cutoff for r in orjson.loads(raw)):
                         removed += self._update(name, _s(key), pattern, lambda recs: (
                             [r for r in recs if r.get("exp", float("inf")) > cutoff],
                             sum(r.get("exp", float("inf")) <= cutoff for r in recs)))
@@ -231,26 +264,40 @@ class HotlistStore:
     def rotate(self) -> int:
         """Re-seal every record with the keyring's current key, list by list, without downtime.
 
-        A list that changes during its rewrite is rewritten again (WATCH), so no concurrent
-        add or remove is lost.
+        Each list is WATCHed before it is read; if an add or remove lands during the rewrite the
+        swap aborts and the list is rewritten again, so no concurrent change is lost.
         """
         if self.keyring is None:
             raise RuntimeError("rotating needs the hot-list key")
         total = 0
         for name in self.list_names():
             while True:
-                exact, patterns = {}, {}
-                for target, out in ((list_key(name), exact), (patterns_key(name), patterns)):
-                    for key, raw in self.redis.hgetall(target).items():
-                        out[_s(key)] = [self._reseal(name, r) for r in json.loads(raw)]
-                meta = {_s(k): _s(v) for k, v in self.redis.hgetall(meta_key(name)).items()}
-                try:
-                    self._swap(name, exact, patterns, meta.get("source", ""), watch=(list_key(name), patterns_key(name)))
-                except redis.WatchError:
-                    continue
-                total += sum(len(v) for v in exact.values()) + sum(len(v) for v in patterns.values())
+                watched = (list_key(name), patterns_key(name))
+                counted = [0]
+                with self.redis.pipeline() as pipe:
+                    pipe.watch(*watched)
+                    meta = {_s(k): _s(v) for k, v in self.redis.hgetall(meta_key(name)).items()}
+                    try:
+                        self._swap(name, self._resealed(name, watched[0], counted), self._resealed(name, watched[1], counted),
+                                   int(meta.get("entries", 0)), meta.get("source", ""), watching=pipe)
+                    except redis.WatchError:
+                        continue
+                total += counted[0]
                 break
         return total
+
+    def _resealed(self, list_name: str, target: str, counted: list[int]) -> Iterator[dict[str, bytes]]:
+        """The hash's records re-sealed with the current key, in chunks for staging."""
+        chunk: dict[str, bytes] = {}
+        for key, raw in self.redis.hscan_iter(target, count=CHUNK):
+            recs = [self._reseal(list_name, r) for r in orjson.loads(raw)]
+            counted[0] += len(recs)
+            chunk[_s(key)] = orjson.dumps(recs)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = {}
+        if chunk:
+            yield chunk
 
     def _reseal(self, list_name: str, rec: dict) -> dict:
         if rec["kid"] == self.keyring.current:
@@ -286,7 +333,7 @@ class HotlistStore:
         """An entry's decrypted fields (for authorised users; access control wraps this)."""
         plate = normalize_pattern(plate)
         target, key = (patterns_key(list_name), plate) if is_pattern(plate) else (list_key(list_name), fold(plate))
-        recs = [r for r in json.loads(self.redis.hget(target, key) or "[]") if r["plate"] == plate]
+        recs = [r for r in orjson.loads(self.redis.hget(target, key) or "[]") if r["plate"] == plate]
         return [(e, self.reveal(e)) for e in (_entry(list_name, r) for r in recs)]
 
     def reveal(self, entry: HotlistEntry) -> dict:
@@ -301,7 +348,7 @@ class HotlistStore:
         version = _s(meta["version"] or b"")
         if cache.version != version:
             raw = self.redis.hgetall(patterns_key(name))
-            cache.records = {_s(k): json.loads(v) for k, v in raw.items()}
+            cache.records = {_s(k): orjson.loads(v) for k, v in raw.items()}
             cache.patterns = PatternSet(cache.records)
             cache.version = version
             cache.refreshed_at = datetime.fromisoformat(_s(meta["refreshed_at"])).timestamp() if meta["refreshed_at"] else 0.0
@@ -338,7 +385,7 @@ class HotlistStore:
         for i, name in enumerate(names):
             values, meta = replies[2 + 2 * i], dict(zip(META_FIELDS, replies[3 + 2 * i]))
             patterns = self._refresh(name, meta)
-            by_fold = {f: json.loads(v) for f, v in zip(folded, values) if v is not None}
+            by_fold = {f: orjson.loads(v) for f, v in zip(folded, values) if v is not None}
             for plate in live:
                 for rec in by_fold.get(fold(plate), ()):
                     keep(plate, _entry(name, rec), EXACT if rec["plate"] == plate else CONFUSABLE, rec)

@@ -20,6 +20,7 @@ class PlateText:
     plate: str  # normalised plate number
     confidence: float  # recognition confidence, 0..1
     det_confidence: float  # detection confidence, 0..1 (1.0 when the detector gives none)
+    candidates: tuple[str, ...] = ()  # next-best normalised readings, best first (hot lists check them too)
 
 
 @dataclass

@@ -97,6 +97,7 @@ def make_read_step(reader: PlateReader):
                 box=p.box,
                 crop_jpeg=crop(image, p.box),
                 detector=reader.name,
+                candidates=p.candidates,
             )
             for i, p in enumerate(result.plates)
         ]

@@ -137,3 +137,27 @@ def test_list_size_and_age_are_exposed(store):
     store.match(["WAR123"])
     assert HOTLIST_ENTRIES.labels("warrants")._value.get() == 1
     assert 0 <= HOTLIST_AGE.labels("warrants")._value.get() < 60
+
+
+def test_rotation_keeps_an_entry_added_during_the_rewrite(store, cfg, tmp_path):
+    key_file = tmp_path / "race.key"
+    generate_key_file(key_file)
+    store.keyring = Keyring.load(key_file, environ={})
+    store.replace("stolen", [NewEntry(f"RACE{i:02d}", {"i": i}) for i in range(10)])
+    new_kid = generate_key_file(key_file)
+    store.keyring = Keyring.load(key_file, environ={})
+    dispatcher = HotlistStore(redis.Redis.from_url(cfg.redis.url), store.keyring)
+    rewrite, raced = store._resealed, []
+
+    def racing_rewrite(list_name, target, counted):
+        # A dispatcher adds an entry after the plates were read and staged, before the swap.
+        if target.endswith(":patterns") and not raced:
+            raced.append(dispatcher.add("stolen", NewEntry("LATE999", {"late": True})))
+        yield from rewrite(list_name, target, counted)
+
+    store._resealed = racing_rewrite
+    assert store.rotate() == 11
+    found = store.match(["LATE999", "RACE03"])
+    assert [m.entry.entry_id for m in found["LATE999"]] == raced
+    assert {m.entry.sealed["kid"] for ms in found.values() for m in ms} == {new_kid}
+    assert store.lists()["stolen"]["entries"] == "11"
