@@ -88,6 +88,7 @@ class _ListCache:
     patterns: PatternSet = field(default_factory=lambda: PatternSet(()))
     records: dict[str, list[dict]] = field(default_factory=dict)
     refreshed_at: float = 0.0
+    age_published_at: float = 0.0
 
 
 class HotlistStore:
@@ -353,8 +354,10 @@ class HotlistStore:
             cache.version = version
             cache.refreshed_at = datetime.fromisoformat(_s(meta["refreshed_at"])).timestamp() if meta["refreshed_at"] else 0.0
             HOTLIST_ENTRIES.labels(name).set(float(meta["entries"] or 0))
-        if cache.refreshed_at:
-            HOTLIST_AGE.labels(name).set(max(0.0, time.time() - cache.refreshed_at))
+        now = time.time()
+        if cache.refreshed_at and now - cache.age_published_at >= 1.0:  # a gauge, not a per-read cost
+            HOTLIST_AGE.labels(name).set(max(0.0, now - cache.refreshed_at))
+            cache.age_published_at = now
         return cache.patterns
 
     def match(self, plates: Iterable[str], now: datetime | None = None) -> dict[str, list[Match]]:

@@ -43,45 +43,44 @@ def _regex(pattern: str) -> str:
     return "".join("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern)
 
 
-class _Group:
-    """Patterns checked together: one combined regex rejects a plate in a single C-level scan;
-    only plates that match something are checked pattern by pattern to say which ones."""
-
-    def __init__(self, patterns: list[str]):
-        self.each = [(p, re.compile(_regex(fold(p)))) for p in patterns]
-        self.any = re.compile("|".join(f"(?:{_regex(fold(p))})" for p in patterns))
-
-    def matches(self, folded: str) -> list[str]:
-        if not self.any.fullmatch(folded):
-            return []
-        return [p for p, rx in self.each if rx.fullmatch(folded)]
-
-
 class PatternSet:
     """A list's wildcard entries, matched on folded plates so partial reads survive misreads too.
 
-    Patterns without ``*`` match only plates of their own length, so they are grouped by length
-    and a plate is tried against one group of those plus the ``*`` patterns.
+    Each pattern is indexed by its longest run of fixed characters, which any matching plate must
+    contain; a plate (at most ten characters) looks up its few dozen substrings and runs only the
+    regexes of the patterns found. Patterns without a run of two fixed characters are few and
+    share one combined regex.
     """
 
     def __init__(self, patterns: Iterable[str]):
         self.patterns = sorted(set(patterns))
-        by_length: dict[int, list[str]] = {}
+        self._by_run: dict[str, list[tuple[str, re.Pattern]]] = {}
+        rest = []
         for p in self.patterns:
-            if "*" not in p:
-                by_length.setdefault(len(p), []).append(p)
-        starred = [p for p in self.patterns if "*" in p]
-        self._fixed = {n: _Group(ps) for n, ps in by_length.items()}
-        self._starred = _Group(starred) if starred else None
+            folded = fold(p)
+            run = max(re.split(r"[?*]", folded), key=len)
+            if len(run) >= 2:
+                self._by_run.setdefault(run, []).append((p, re.compile(_regex(folded))))
+            else:
+                rest.append((p, re.compile(_regex(folded))))
+        self._run_lengths = sorted({len(r) for r in self._by_run})
+        self._rest = rest
+        self._rest_any = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in rest)) if rest else None
 
     def __len__(self) -> int:
         return len(self.patterns)
 
     def matches(self, plate: str) -> list[str]:
         folded = fold(plate)
-        fixed = self._fixed.get(len(folded))
-        out = fixed.matches(folded) if fixed else []
-        return out + self._starred.matches(folded) if self._starred else out
+        found = set()
+        for n in self._run_lengths:
+            for i in range(len(folded) - n + 1):
+                for p, rx in self._by_run.get(folded[i : i + n], ()):
+                    if rx.fullmatch(folded):
+                        found.add(p)
+        if self._rest_any is not None and self._rest_any.fullmatch(folded):
+            found.update(p for p, rx in self._rest if rx.fullmatch(folded))
+        return sorted(found)
 
 
 def kind_of(read_plate: str, entry_plate: str) -> str:

@@ -36,3 +36,19 @@ def test_too_loose_patterns_are_refused(bad):
 
 def test_normalize_pattern_keeps_wildcards():
     assert normalize_pattern("ab-?12 *") == "AB?12*"
+
+
+def test_pattern_index_agrees_with_plain_regex_matching():
+    import random
+    import re
+
+    from alpr.simulator.plates import fill
+
+    rng = random.Random(4)
+    patterns = sorted({fill(rng.choice(("LL?###*", "*L#L#*", "#LL?##", "L*###", "L?#*#", "*##")), rng) for _ in range(400)})
+    ps = PatternSet(patterns)
+    for _ in range(800):
+        plate = fill(rng.choice(("LLL####", "#LLL###", "LL####", "L####")), rng)
+        expected = sorted(p for p in patterns
+                          if re.fullmatch("".join("." if c == "?" else ".*" if c == "*" else c for c in fold(p)), fold(plate)))
+        assert ps.matches(plate) == expected
