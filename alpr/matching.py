@@ -81,8 +81,3 @@ class PatternSet:
         if self._rest_any is not None and self._rest_any.fullmatch(folded):
             found.update(p for p, rx in self._rest if rx.fullmatch(folded))
         return sorted(found)
-
-
-def kind_of(read_plate: str, entry_plate: str) -> str:
-    """How a read relates to an entry found under the same folded key."""
-    return EXACT if read_plate == entry_plate else CONFUSABLE
