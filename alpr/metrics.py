@@ -19,3 +19,16 @@ CLICKHOUSE_ROWS = Counter("alpr_clickhouse_rows_written_total", "Rows inserted i
 FRAMES_PUBLISHED = Counter("alpr_frames_published_total", "Frames published by simulator or ingest", ["camera_id"])
 HOTLIST_ENTRIES = Gauge("alpr_hotlist_entries", "Entries in each hot list", ["list_name"])
 HOTLIST_AGE = Gauge("alpr_hotlist_age_seconds", "Time since each hot list was last refreshed", ["list_name"])
+FRAME_TO_HIT = Histogram(
+    "alpr_frame_to_hit_seconds",
+    "From a frame's capture to its hit leaving for dispatch",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+CLICKHOUSE_BATCH_ROWS = Histogram(
+    "alpr_clickhouse_insert_rows", "Rows per ClickHouse insert", ["table"], buckets=(1, 5, 10, 50, 100, 500, 1000, 5000)
+)
+CLICKHOUSE_ERRORS = Counter("alpr_clickhouse_insert_errors_total", "ClickHouse inserts that failed", ["table"])
+
+# Series that dashboards and alerts expect to exist at zero before the first event.
+CLICKHOUSE_ERRORS.labels("reads")
+CLICKHOUSE_ROWS.labels("reads")

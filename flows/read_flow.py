@@ -153,6 +153,7 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     def to_hit_message(item) -> KafkaSinkMessage:
         _, hit = item
         metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
+        metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
         return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)
 
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage:

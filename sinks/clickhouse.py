@@ -9,7 +9,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.client import Client
 
 from alpr.domain import PlateRead
-from alpr.metrics import CLICKHOUSE_ROWS, STAGE_SECONDS
+from alpr.metrics import CLICKHOUSE_BATCH_ROWS, CLICKHOUSE_ERRORS, CLICKHOUSE_ROWS, STAGE_SECONDS
 
 READ_COLUMNS = [
     "read_id", "frame_id", "camera_id", "captured_at", "plate", "confidence", "latitude", "longitude",
@@ -34,8 +34,13 @@ class _ReadsPartition(StatelessSinkPartition[PlateRead]):
         if not items:
             return
         t0 = time.perf_counter()
-        self.client.insert(self.table, [read_row(r) for r in items], column_names=READ_COLUMNS)
+        try:
+            self.client.insert(self.table, [read_row(r) for r in items], column_names=READ_COLUMNS)
+        except Exception:
+            CLICKHOUSE_ERRORS.labels("reads").inc()
+            raise  # stop rather than lose reads: a restart replays them and the table deduplicates
         STAGE_SECONDS.labels("sink").observe(time.perf_counter() - t0)
+        CLICKHOUSE_BATCH_ROWS.labels("reads").observe(len(items))
         CLICKHOUSE_ROWS.labels("reads").inc(len(items))
 
 
