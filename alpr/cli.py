@@ -20,6 +20,18 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _serve_metrics(cfg: Config) -> None:
+    """Frames published per camera, for Prometheus (monitoring.publisher_metrics_port; 0 = off)."""
+    port = cfg.monitoring.publisher_metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(port, addr=cfg.flow.metrics_host)
+        except OSError as exc:
+            log.warning("metrics endpoint not started on port %d: %s", port, exc)
+
+
 def cmd_config_show(cfg: Config, args: argparse.Namespace) -> int:
     data = config_mod.as_masked_dict(cfg)
     print(json.dumps(data, indent=2) if args.json else config_mod.to_toml(data), end="" if not args.json else "\n")
@@ -31,11 +43,11 @@ def cmd_stack(cfg: Config, args: argparse.Namespace) -> int:
 
     try:
         if args.action == "up":
-            lines = stack.up(cfg)
+            lines = stack.up(cfg, monitoring=args.monitoring)
         elif args.action == "down":
             lines = stack.down(cfg)
         else:
-            rows = stack.status(cfg)
+            rows = stack.status(cfg, monitoring=args.monitoring)
             if args.json:
                 print(json.dumps(rows))
             lines = [
@@ -89,6 +101,7 @@ def cmd_simulate(cfg: Config, args: argparse.Namespace) -> int:
 
     kafka.ensure_topics(cfg)
     pub = FramePublisher(cfg)
+    _serve_metrics(cfg)
     frames = sim.frames(realtime=not args.fast)
     t0 = last = time.monotonic()
     n = 0
@@ -116,6 +129,7 @@ def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
         source = ingest.open_source(args.source, args.max_fps)  # a bad path fails before any connection
         kafka.ensure_topics(cfg)
         pub = FramePublisher(cfg)
+        _serve_metrics(cfg)
     except ingest.SourceError as exc:
         _say(f"error: {exc}")
         return 2
@@ -139,6 +153,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             "-w", str(args.workers or cfg.flow.workers_per_process)]
     if args.process_id is not None:
         argv += ["-i", str(args.process_id), "-a", args.addresses]
+        # Processes sharing a host each need their own metrics port: base port + process id.
+        os.environ["ALPR_FLOW__METRICS_PORT"] = str(cfg.flow.metrics_port + args.process_id)
     os.environ["ALPR_DATA_DIR"] = cfg.data_dir
     if args.config:
         os.environ["ALPR_CONFIG"] = args.config
@@ -183,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stack", help="run the local Kafka (tansu) and Redis services")
     s.add_argument("action", choices=["up", "down", "status"], help="start, stop (only what alpr started), or check")
     s.add_argument("--json", action="store_true", help="status as JSON")
+    s.add_argument("--monitoring", action="store_true",
+                   help="also a local Prometheus scraping the flow with the project's alert rules")
     s.set_defaults(func=cmd_stack)
 
     d = sub.add_parser("db", help="ClickHouse schema")

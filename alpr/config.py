@@ -90,6 +90,13 @@ class FlowConfig:
 
 
 @dataclass
+class MonitoringConfig:
+    prometheus_port: int = 9090  # `alpr stack up --monitoring`
+    scrape_interval_s: float = 5.0
+    publisher_metrics_port: int = 9465  # simulator and ingest; 0 turns their endpoint off
+
+
+@dataclass
 class PolicyConfig:
     retention_years: int = 2
 
@@ -117,6 +124,7 @@ class Config:
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
     @property
@@ -225,6 +233,8 @@ def validate(cfg: Config) -> Config:
         "flow.metrics_port": cfg.flow.metrics_port,
         "policy.retention_years": cfg.policy.retention_years,
         "simulator.fps": cfg.simulator.fps,
+        "monitoring.prometheus_port": cfg.monitoring.prometheus_port,
+        "monitoring.scrape_interval_s": cfg.monitoring.scrape_interval_s,
         "simulator.width": cfg.simulator.width,
         "simulator.height": cfg.simulator.height,
     }.items():

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ import redis
 from alpr.config import Config
 from alpr.kafka import broker_ready
 
+ALERT_RULES = Path(__file__).resolve().parent.parent / "infra" / "prometheus" / "alerts.yml"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -93,7 +95,43 @@ def _redis_healthy(cfg: Config) -> bool:
         return False
 
 
-def services(cfg: Config) -> list[Service]:
+def prometheus_binary() -> Path:
+    found = shutil.which("prometheus")
+    if not found:
+        raise StackError("prometheus is not installed: apt-get install -y prometheus")
+    return Path(found)
+
+
+def prometheus_config(cfg: Config) -> str:
+    """A local scrape configuration: this machine's flow and publisher endpoints, the project's alerts."""
+    m = cfg.monitoring
+    every = f"{round(m.scrape_interval_s * 1000)}ms"  # Prometheus durations take no fractions
+    return (
+        f"global:\n  scrape_interval: {every}\n  evaluation_interval: {every}\n"
+        f"rule_files:\n  - {ALERT_RULES}\n"
+        "scrape_configs:\n"
+        f"  - job_name: alpr-flow\n    static_configs:\n      - targets: ['127.0.0.1:{cfg.flow.metrics_port}']\n"
+        f"  - job_name: alpr-ingest\n    static_configs:\n      - targets: ['127.0.0.1:{m.publisher_metrics_port}']\n"
+    )
+
+
+def _prometheus_args(cfg: Config, host: str, port: int) -> list[str]:
+    conf = cfg.data_path / "prometheus" / "prometheus.yml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(prometheus_config(cfg))
+    return [f"--config.file={conf}", f"--storage.tsdb.path={cfg.data_path / 'prometheus' / 'data'}",
+            f"--web.listen-address={host}:{port}", "--storage.tsdb.retention.time=15d"]
+
+
+def _prometheus_healthy(cfg: Config) -> bool:
+    try:
+        url = f"http://127.0.0.1:{cfg.monitoring.prometheus_port}/-/ready"
+        return urllib.request.urlopen(url, timeout=1).status == 200
+    except OSError:
+        return False
+
+
+def services(cfg: Config, monitoring: bool = False) -> list[Service]:
     first = cfg.kafka.bootstrap_servers.split(",")[0].strip()
     k_host, _, k_port = first.rpartition(":")
     r = urlsplit(cfg.redis.url)
@@ -103,7 +141,8 @@ def services(cfg: Config) -> list[Service]:
                 tansu_binary, _tansu_args, lambda c: broker_ready(c, 1.0), "kafka.bootstrap_servers"),
         Service("redis", r_host, r.port or 6379, r.scheme == "redis" and r_host in LOOPBACK,
                 redis_binary, _redis_args, _redis_healthy, "redis.url"),
-    ]
+    ] + ([Service("prometheus", "127.0.0.1", cfg.monitoring.prometheus_port, True, prometheus_binary,
+                  _prometheus_args, _prometheus_healthy, "monitoring.prometheus_port")] if monitoring else [])
 
 
 def _pid_file(cfg: Config, svc: Service) -> Path:
@@ -132,10 +171,10 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def up(cfg: Config, timeout_s: float = 20.0) -> list[str]:
+def up(cfg: Config, timeout_s: float = 20.0, monitoring: bool = False) -> list[str]:
     """Start every local service not already running; return one status line per service."""
     report = []
-    for svc in services(cfg):
+    for svc in services(cfg, monitoring):
         if not svc.local:
             report.append(f"{svc.name}: external at {svc.host}:{svc.port}, not managed here")
             continue
@@ -187,10 +226,14 @@ def _stop_pid(pid: int, timeout_s: float = 10.0) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def down(cfg: Config) -> list[str]:
-    """Stop only what ``up`` started."""
+def down(cfg: Config, only: set[str] | None = None) -> list[str]:
+    """Stop only what ``up`` started (all of it, or the services named in ``only``)."""
     report = []
-    for svc in services(cfg):
+    for svc in services(cfg, monitoring=True):
+        if only is not None and svc.name not in only:
+            continue
+        if svc.name == "prometheus" and only is None and _our_pid(cfg, svc) is None:
+            continue  # monitoring was never started here: nothing to report
         pid = _our_pid(cfg, svc) if svc.local else None
         if pid is None:
             report.append(f"{svc.name}: not running (started by alpr)")
@@ -201,9 +244,9 @@ def down(cfg: Config) -> list[str]:
     return report
 
 
-def status(cfg: Config) -> list[dict]:
+def status(cfg: Config, monitoring: bool = False) -> list[dict]:
     out = []
-    for svc in services(cfg):
+    for svc in services(cfg, monitoring):
         pid = _our_pid(cfg, svc) if svc.local else None
         out.append(
             {

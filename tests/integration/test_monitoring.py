@@ -1,0 +1,164 @@
+"""Operations view against the real thing: promtool, a live Prometheus scraping a running flow, and
+every dashboard query run against Prometheus or chDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import redis
+
+from alpr import config as config_mod
+from alpr import db, stack
+from alpr.config import SimulatorConfig
+from alpr.crypto import Keyring, generate_key_file
+from alpr.frames import encode_jpeg
+from alpr.hotlist import HotlistStore, NewEntry
+from alpr.publish import FramePublisher
+from alpr.simulator.traffic import Simulator
+from alpr.stack import free_port
+from dashboards.build import DASHBOARDS, OUT_DIR, queries, render
+from sinks.clickhouse import READ_COLUMNS, read_row
+from tests.unit.test_hits_and_crypto import read_at
+
+PROM_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.skip("promtool is not installed (scripts/setup.sh installs Debian's prometheus)")
+    return subprocess.run([tool, *args], capture_output=True, text=True, cwd=PROM_DIR, timeout=120)
+
+
+@pytest.mark.parametrize("args", [("check", "config", "prometheus.yml"), ("check", "rules", "alerts.yml"),
+                                  ("test", "rules", "alerts_test.yml")])
+def test_promtool(args):
+    result = promtool(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_local_prometheus_config_is_valid(cfg, tmp_path):
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text(stack.prometheus_config(cfg))
+    result = promtool("check", "config", str(conf))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_committed_dashboards_are_generated_from_code():
+    rendered = render()
+    assert set(rendered) == {f"{uid}.json" for uid in DASHBOARDS}
+    for name, text in rendered.items():
+        assert (OUT_DIR / name).read_text() == text, f"dashboards/{name} is stale: run python -m dashboards.build"
+
+
+def clickhouse_sql(sql: str, database: str) -> str:
+    """A panel's SQL as Grafana's ClickHouse plugin would send it for the last 30 days."""
+    return (sql.replace("$__timeFilter(captured_at)", "captured_at >= now() - INTERVAL 30 DAY AND captured_at <= now()")
+               .replace("FROM alpr.", f"FROM {database}."))
+
+
+def test_clickhouse_panels_return_rows(cfg):
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    now = datetime.now(timezone.utc)
+    rows = []
+    for i in range(6):
+        r = read_at(i * 3600, camera=f"cam-{i % 2}")
+        frame = type(r.frame)(r.frame.camera_id, f"f{i}", now - timedelta(hours=i), r.frame.location)
+        rows.append(read_row(type(r)(f"{i:032x}", frame, r.plate, 0.9, r.box, b"\xff\xd8", "test")))
+    client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READ_COLUMNS)
+    client.command(f"ALTER TABLE {cfg.clickhouse.database}.reads UPDATE hold = 1 WHERE read_id = '{0:032x}'"
+                   " SETTINGS mutations_sync = 2")
+    panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "clickhouse"]
+    assert len(panels) >= 4
+    for title, sql in panels:
+        result = client.query(clickhouse_sql(sql, cfg.clickhouse.database)).result_rows
+        assert result and all(v is not None for v in result[0]), f"panel {title!r} returned {result}"
+
+
+def prom_query(port: int, expr: str) -> list:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    body = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def flow_counter(port: int, name: str) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return -1
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+@pytest.mark.slow
+def test_prometheus_panels_have_data_from_a_running_flow(cfg, tmp_path):
+    if shutil.which("prometheus") is None:
+        pytest.skip("prometheus is not installed (scripts/setup.sh installs it)")
+    # The flow runs in its own process with its own chDB; Kafka and Redis are the session's.
+    env_cfg = {
+        "ALPR_DATA_DIR": str(tmp_path / "flow"),
+        "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
+        "ALPR_KAFKA__FRAMES_TOPIC": cfg.kafka.frames_topic,
+        "ALPR_KAFKA__HITS_TOPIC": cfg.kafka.hits_topic,
+        "ALPR_KAFKA__DEAD_LETTER_TOPIC": cfg.kafka.dead_letter_topic,
+        "ALPR_REDIS__URL": cfg.redis.url,
+        "ALPR_FLOW__METRICS_PORT": str(cfg.flow.metrics_port),
+        "ALPR_MONITORING__PROMETHEUS_PORT": str(free_port()),
+        "ALPR_MONITORING__SCRAPE_INTERVAL_S": "1",
+    }
+    mon = config_mod.load(environ={**env_cfg, "ALPR_DATA_DIR": cfg.data_dir,
+                                   "ALPR_MONITORING__PUBLISHER_METRICS_PORT": str(free_port())})
+    stack.up(mon, monitoring=True)  # Kafka and Redis already run; this adds Prometheus
+    flow = None
+    try:
+        key = tmp_path / "k"
+        generate_key_file(key)
+        sim = Simulator(SimulatorConfig(seed=5, no_plate_ratio=0.0))
+        frames = sim.frames(realtime=False, start=datetime.now(timezone.utc) - timedelta(seconds=30))
+        batch = [next(frames) for _ in range(24)]
+        HotlistStore(redis.Redis.from_url(cfg.redis.url), Keyring.load(key, environ={})).replace(
+            "stolen", [NewEntry(p, {"case": "C"}) for p in {p for f in batch for p in f.meta.true_plates}])
+        flow = subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", "flows.read_flow:build_from_env()"],
+            env={**os.environ, **env_cfg}, stdout=open(tmp_path / "flow.log", "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 120
+        while flow_counter(cfg.flow.metrics_port, "alpr_clickhouse_rows_written_total") < 0:
+            assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
+            time.sleep(0.5)
+        pub = FramePublisher(cfg)
+        for f in batch:
+            pub.publish(f.meta, encode_jpeg(f.image))
+        pub.publish_raw(b"cam-x", b"not a jpeg", [("camera_id", b"cam-x")])
+        pub.flush()
+        while flow_counter(cfg.flow.metrics_port, "alpr_frames_total") < len(batch):
+            assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(4)  # a few more scrapes after the last frame
+
+        port = mon.monitoring.prometheus_port
+        assert prom_query(port, 'up{job="alpr-flow"} == 1')
+        rules = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=10).read())
+        loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
+        assert len(loaded) == 8 and all(r["health"] == "ok" for r in loaded)
+        panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "prometheus"]
+        assert len(panels) >= 14
+        empty = [title for title, expr in panels if not prom_query(port, expr.replace("$__rate_interval", "1m"))]
+        assert not empty, f"panels without data: {empty}"
+    finally:
+        if flow is not None and flow.poll() is None:
+            os.killpg(flow.pid, signal.SIGKILL)
+            flow.wait()
+        stack.down(mon, only={"prometheus"})
