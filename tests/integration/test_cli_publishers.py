@@ -1,12 +1,14 @@
 """`alpr ingest` and `alpr simulate` publish frames the read flow accepts, on a real broker."""
 
 import json
+import urllib.request
 
 import cv2
 import numpy as np
 
 from alpr import frames
 from alpr.cli import main
+from alpr.stack import free_port
 from tests.conftest import consume_all
 
 
@@ -14,6 +16,7 @@ def _env(monkeypatch, cfg):
     monkeypatch.setenv("ALPR_DATA_DIR", cfg.data_dir)
     monkeypatch.setenv("ALPR_KAFKA__BOOTSTRAP_SERVERS", cfg.kafka.bootstrap_servers)
     monkeypatch.setenv("ALPR_KAFKA__FRAMES_TOPIC", cfg.kafka.frames_topic)
+    monkeypatch.setenv("ALPR_MONITORING__PUBLISHER_METRICS_PORT", "0")
 
 
 def _frames_on(cfg):
@@ -33,7 +36,11 @@ def test_ingest_image_folder(cfg, monkeypatch, tmp_path):
 
 def test_simulate_publishes_frames_with_truth(cfg, monkeypatch, capsys):
     _env(monkeypatch, cfg)
+    port = free_port()
+    monkeypatch.setenv("ALPR_MONITORING__PUBLISHER_METRICS_PORT", str(port))
     assert main(["simulate", "--fixed", "1", "--mobile", "1", "--frames", "6", "--fast"]) == 0
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'alpr_frames_published_total{camera_id="mobile-01"}' in metrics
     got = _frames_on(cfg)
     assert len(got) == 6
     assert {m.camera_id for m, _ in got} == {"fixed-01", "mobile-01"}
