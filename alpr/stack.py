@@ -161,7 +161,11 @@ def _our_pid(cfg: Config, svc: Service) -> int | None:
         exe = os.readlink(f"/proc/{pid}/exe")  # redis rewrites its argv[0], so look at the binary
     except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
         return None
-    return pid if os.path.realpath(exe) == os.path.realpath(svc.binary()) else None
+    try:
+        binary = svc.binary()
+    except StackError:  # uninstalled since: whatever runs under that pid is not ours to stop
+        return None
+    return pid if os.path.realpath(exe) == os.path.realpath(binary) else None
 
 
 def _tail(path: Path, lines: int = 15) -> str:
