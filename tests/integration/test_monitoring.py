@@ -22,6 +22,7 @@ from alpr import config as config_mod
 from alpr import db, stack
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
+from alpr.domain import Box, FrameMeta, Location, PlateRead
 from alpr.frames import encode_jpeg
 from alpr.hotlist import HotlistStore, NewEntry
 from alpr.publish import FramePublisher
@@ -29,7 +30,6 @@ from alpr.simulator.traffic import Simulator
 from alpr.stack import free_port
 from dashboards.build import DASHBOARDS, OUT_DIR, queries, render
 from sinks.clickhouse import READ_COLUMNS, read_row
-from tests.unit.test_hits_and_crypto import read_at
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 
@@ -74,9 +74,8 @@ def test_clickhouse_panels_return_rows(cfg):
     now = datetime.now(timezone.utc)
     rows = []
     for i in range(6):
-        r = read_at(i * 3600, camera=f"cam-{i % 2}")
-        frame = type(r.frame)(r.frame.camera_id, f"f{i}", now - timedelta(hours=i), r.frame.location)
-        rows.append(read_row(type(r)(f"{i:032x}", frame, r.plate, 0.9, r.box, b"\xff\xd8", "test")))
+        frame = FrameMeta(f"cam-{i % 2}", f"f{i}", now - timedelta(hours=i), Location(40.7, -74.0))
+        rows.append(read_row(PlateRead(f"{i:032x}", frame, "ABC1234", 0.9, Box(1, 1, 40, 12), b"\xff\xd8", "test")))
     client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READ_COLUMNS)
     client.command(f"ALTER TABLE {cfg.clickhouse.database}.reads UPDATE hold = 1 WHERE read_id = '{0:032x}'"
                    " SETTINGS mutations_sync = 2")
