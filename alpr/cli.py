@@ -162,6 +162,29 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_eval(cfg: Config, args: argparse.Namespace) -> int:
+    # The evaluation drives a reader, so it lives with the detectors; the CLI only launches it.
+    from detectors import evaluate
+    from detectors.registry import make_reader
+
+    folder = Path(args.dir)
+    reader = make_reader(cfg, args.detector)
+    try:
+        run = evaluate.evaluate_crops if args.crops else evaluate.evaluate_scenes
+        summary, tally = run(reader, folder, args.limit)
+    except FileNotFoundError as exc:
+        _say(f"error: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(evaluate.table(summary, tally))
+        png = Path(args.confusions)
+        n = evaluate.confusion_png(tally.pairs, png)
+        print(f"\ncharacter confusions ({n} substitutions): {png}")
+    return 0
+
+
 def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from alpr import demo
     from alpr.stack import StackError
@@ -234,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     hotlist_cli.register(sub)
+
+    ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
+    ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")
+    ev.add_argument("--crops", action="store_true", help="DIR holds groundtruth.csv and usimages/ (recognition only)")
+    ev.add_argument("--detector", help="reader to use (default: reader.engine)")
+    ev.add_argument("--limit", type=int, help="only the first N images")
+    ev.add_argument("--json", action="store_true", help="one JSON object instead of a table and a PNG")
+    ev.add_argument("--confusions", default="eval-confusions.png", help="where to write the confusion PNG")
+    ev.set_defaults(func=cmd_eval)
 
     dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
     dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")

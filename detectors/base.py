@@ -35,3 +35,7 @@ class PlateReader(Protocol):
     def read(self, image: np.ndarray) -> ReaderResult:
         """Find and read every plate in a BGR image."""
         ...
+
+    def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
+        """Readings of one tight plate crop, best first: (normalised plate, confidence)."""
+        ...

@@ -19,6 +19,9 @@ from alpr.plates import is_plausible, normalize
 from detectors.base import PlateText, ReaderResult
 
 MIN_LINE_HEIGHT_PX = 8
+# On a tight plate crop the characters sit in this band of rows; above and below are the state
+# name and slogan, which the recogniser otherwise blends into the reading.
+CHAR_BAND = (0.20, 0.85)
 # A US plate's character line is about 2.5-6.5 times as wide as it is tall.
 MIN_ASPECT, MAX_ASPECT = 1.2, 7.5
 
@@ -84,3 +87,16 @@ class PPOCRReader:
         t2 = time.perf_counter()
         plates.sort(key=lambda p: (p.box.x, p.box.y))
         return ReaderResult(plates, {"detect": (t1 - t0) * 1000, "ocr": (t2 - t1) * 1000})
+
+    def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
+        """Readings of a tight plate crop, best first: its character band, then the whole crop."""
+        h = crop.shape[0]
+        band = crop[int(h * CHAR_BAND[0]) : max(int(h * CHAR_BAND[1]), int(h * CHAR_BAND[0]) + 1)]
+        results, _ = self.engine.text_rec([band, crop])
+        out: list[tuple[str, float]] = []
+        for text, conf in results:
+            plate = normalize(text)
+            if plate and plate not in {p for p, _ in out}:
+                out.append((plate, float(conf)))
+        return out
+

@@ -29,7 +29,7 @@ from alpr.domain import FrameMeta, Match, PlateRead, read_id_for
 from alpr.hits import hit_key, matches_for, suppress_repeats
 from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
-from detectors.ppocr import PPOCRReader
+from detectors.registry import make_reader
 from sinks.clickhouse import ReadsSink
 from sinks.kafka import dead_letter_message, hit_message
 
@@ -106,12 +106,6 @@ def make_read_step(reader: PlateReader):
         return reads
 
     return read_plates
-
-
-def make_reader(cfg: Config) -> PlateReader:
-    if cfg.reader.engine == "ppocr":
-        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
-    raise config_mod.ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r}")
 
 
 def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:

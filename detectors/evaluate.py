@@ -1,0 +1,158 @@
+"""`alpr eval`: score a reader on labelled images.
+
+Scenes (the openalpr-benchmarks ``endtoend`` format, ``NAME.jpg`` + ``NAME.txt`` lines of
+``NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE``): the reader finds and reads plates in whole images.
+Crops (the ``seg_and_ocr`` layout, ``groundtruth.csv`` of ``file,state,PLATE`` + ``usimages/``):
+the reader only recognises tight plate crops.
+
+For each true plate: *detected* when a predicted box has IoU >= 0.5 with it; its *best read* is the
+read whose box overlaps it most (else the most confident read in the image); *top-1* when that read
+equals the plate, *top-N* when the plate is among that read and its candidates.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from alpr.domain import Box
+from alpr.plates import normalize
+from alpr.scoring import char_accuracy, confusions, iou, percentile
+from detectors.base import PlateReader
+
+IOU_DETECTED = 0.5
+
+
+@dataclass
+class Tally:
+    plates: int = 0
+    detected: int = 0
+    top1: int = 0
+    topn: int = 0
+    char_acc: float = 0.0
+    ms: list[float] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
+
+    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None) -> None:
+        self.plates += 1
+        self.detected += bool(detected)
+        self.top1 += best == truth
+        self.topn += truth in candidates
+        self.char_acc += char_accuracy(best, truth)
+        self.pairs.append((best, truth))
+
+    def summary(self, images: int, detector: str, ocr: str, scenes: bool) -> dict:
+        n = max(1, self.plates)
+        return {
+            "images": images,
+            "plates": self.plates,
+            "detection_recall": round(self.detected / n, 4) if scenes else None,
+            "read_top1": round(self.top1 / n, 4),
+            "read_topn": round(self.topn / n, 4),
+            "char_accuracy": round(self.char_acc / n, 4),
+            "ms_per_image_median": round(percentile(self.ms, 0.5), 1),
+            "ms_per_image_p95": round(percentile(self.ms, 0.95), 1),
+            "detector": detector if scenes else None,
+            "ocr": ocr,
+        }
+
+
+def _progress(done: int, total: int) -> None:
+    if done % 10 == 0 or done == total:
+        print(f"\r{done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
+    labels = sorted(folder.glob("*.txt"))[:limit]
+    if not labels:
+        raise FileNotFoundError(f"{folder} holds no NAME.txt label files (endtoend format)")
+    tally, images = Tally(), 0
+    for i, txt in enumerate(labels, 1):
+        truths = []
+        for line in txt.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 6:
+                x, y, w, h = map(int, parts[1:5])
+                truths.append((Box(x, y, w, h), normalize(parts[5])))
+        image = cv2.imread(str(txt.with_suffix(".jpg")))
+        if image is None or not truths:
+            continue
+        images += 1
+        t0 = time.perf_counter()
+        result = reader.read(image)
+        tally.ms.append((time.perf_counter() - t0) * 1000)
+        for box, truth in truths:
+            detected = any(iou(p.box, box) >= IOU_DETECTED for p in result.plates)
+            overlapping = sorted(result.plates, key=lambda p: iou(p.box, box), reverse=True)
+            best = overlapping[0] if overlapping and iou(overlapping[0].box, box) > 0 else (
+                max(result.plates, key=lambda p: p.confidence) if result.plates else None)
+            reading = best.plate if best else ""
+            candidates = [reading, *best.candidates] if best else []
+            tally.add(truth, reading, candidates, detected)
+        _progress(i, len(labels))
+    return tally.summary(images, getattr(reader, "name", "?"), getattr(reader, "name", "?"), True), tally
+
+
+def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
+    gt = folder / "groundtruth.csv"
+    if not gt.exists():
+        raise FileNotFoundError(f"{gt} not found (seg_and_ocr layout: groundtruth.csv + usimages/)")
+    rows = [r for r in csv.reader(gt.read_text().splitlines()) if len(r) >= 3][:limit]
+    tally, images = Tally(), 0
+    for i, (name, _state, plate) in enumerate(rows, 1):
+        path = folder / "usimages" / name
+        if not path.exists():
+            path = folder / name
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        images += 1
+        t0 = time.perf_counter()
+        readings = reader.recognize(image)
+        tally.ms.append((time.perf_counter() - t0) * 1000)
+        best = readings[0][0] if readings else ""
+        tally.add(normalize(plate), best, [p for p, _ in readings], None)
+        _progress(i, len(rows))
+    return tally.summary(images, "", getattr(reader, "name", "?"), False), tally
+
+
+def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> int:
+    """A heat map of the most frequent character substitutions (truth rows, read columns)."""
+    counts = confusions(pairs)
+    common = counts.most_common(top)
+    chars_t = sorted({t for (t, _), _ in common})
+    chars_r = sorted({r for (_, r), _ in common})
+    cell, margin = 36, 60
+    h, w = margin + cell * max(1, len(chars_t)) + 20, margin + cell * max(1, len(chars_r)) + 20
+    img = np.full((h + 30, max(w, 420), 3), 255, np.uint8)
+    cv2.putText(img, "character confusions (rows: truth, columns: read)", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    top_count = max([c for _, c in common], default=1)
+    for j, r in enumerate(chars_r):
+        cv2.putText(img, r, (margin + j * cell + 12, margin - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+    for i, t in enumerate(chars_t):
+        cv2.putText(img, t, (margin - 30, margin + i * cell + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+        for j, r in enumerate(chars_r):
+            c = counts.get((t, r), 0)
+            x0, y0 = margin + j * cell, margin + i * cell
+            shade = int(255 - 200 * c / top_count)
+            cv2.rectangle(img, (x0, y0), (x0 + cell - 2, y0 + cell - 2), (shade, shade, 255) if c else (245, 245, 245), -1)
+            if c:
+                cv2.putText(img, str(c), (x0 + 6, y0 + 23), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)
+    return sum(counts.values())
+
+
+def table(summary: dict, tally: Tally) -> str:
+    lines = [f"{k:22} {v}" for k, v in summary.items() if v is not None]
+    misses = Counter((t, r) for r, t in tally.pairs if r != t).most_common(8)
+    if misses:
+        lines += ["", "most frequent misreads (truth -> read):"] + [f"  {t} -> {r or '(nothing)'}  x{n}" for (t, r), n in misses]
+    return "\n".join(lines)

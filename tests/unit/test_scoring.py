@@ -1,0 +1,31 @@
+from alpr.domain import Box
+from alpr.scoring import center_inside, char_accuracy, confusions, edit_distance, iou, percentile
+
+
+def test_iou():
+    assert iou(Box(0, 0, 10, 10), Box(0, 0, 10, 10)) == 1.0
+    assert iou(Box(0, 0, 10, 10), Box(5, 0, 10, 10)) == 50 / 150
+    assert iou(Box(0, 0, 10, 10), Box(20, 20, 5, 5)) == 0.0
+    assert center_inside(Box(4, 4, 2, 2), Box(0, 0, 10, 10)) and not center_inside(Box(20, 0, 2, 2), Box(0, 0, 10, 10))
+
+
+def test_edit_distance_and_char_accuracy():
+    assert edit_distance("ABC123", "ABC123") == 0
+    assert edit_distance("ABC123", "A8C123") == 1
+    assert edit_distance("ABC123", "ABC1234") == 1
+    assert edit_distance("", "ABC") == 3
+    assert char_accuracy("A8C123", "ABC123") == 1 - 1 / 6
+    assert char_accuracy("", "ABC123") == 0.0
+    assert char_accuracy("XXXXXXXXXXXX", "AB") == 0.0
+
+
+def test_confusions_count_aligned_substitutions_only():
+    c = confusions([("A8C1O3", "ABC103"), ("ABC1234", "ABC123"), ("ABC123", "ABC123")])
+    assert c == {("B", "8"): 1, ("0", "O"): 1}
+
+
+def test_percentile():
+    assert percentile([], 0.5) == 0.0
+    assert percentile([5.0], 0.95) == 5.0
+    values = list(range(1, 101))
+    assert percentile(values, 0.5) == 50 and percentile(values, 0.95) == 95
