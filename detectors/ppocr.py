@@ -15,7 +15,7 @@ import numpy as np
 from rapidocr_onnxruntime import RapidOCR
 
 from alpr.domain import Box
-from alpr.plates import is_plausible, normalize
+from alpr.plates import is_plausible, normalize, readings
 from detectors.base import PlateText, ReaderResult
 
 MIN_LINE_HEIGHT_PX = 8
@@ -71,6 +71,7 @@ class PPOCRReader:
                 plate = normalize(text)
                 if conf < self.min_confidence or not is_plausible(plate):
                     continue
+                best, *others = readings(plate)
                 q = quads[i]
                 x0, y0 = np.floor(q.min(0)).astype(int)
                 x1, y1 = np.ceil(q.max(0)).astype(int)
@@ -79,9 +80,10 @@ class PPOCRReader:
                         box=Box(int(max(0, x0)), int(max(0, y0)), int(x1 - max(0, x0)), int(y1 - max(0, y0))),
                         corners=tuple((float(x), float(y)) for x, y in q),
                         raw_text=text,
-                        plate=plate,
+                        plate=best,
                         confidence=float(conf),
                         det_confidence=float(scores[i]),
+                        candidates=tuple(others),
                     )
                 )
         t2 = time.perf_counter()
@@ -95,8 +97,8 @@ class PPOCRReader:
         results, _ = self.engine.text_rec([band, crop])
         out: list[tuple[str, float]] = []
         for text, conf in results:
-            plate = normalize(text)
-            if plate and plate not in {p for p, _ in out}:
-                out.append((plate, float(conf)))
+            for plate in readings(normalize(text)) if normalize(text) else ():
+                if plate not in {p for p, _ in out}:
+                    out.append((plate, float(conf)))
         return out
 

@@ -5,7 +5,7 @@ import pytest
 
 from alpr import frames
 from alpr.domain import FrameMeta, Location
-from alpr.plates import is_plausible, normalize
+from alpr.plates import is_plausible, normalize, readings
 
 
 @pytest.mark.parametrize("raw, plate", [("abc-1234", "ABC1234"), (" 7 xyz 123 ", "7XYZ123"), ("DP= 7160", "DP7160")])
@@ -69,3 +69,8 @@ def test_corrupt_jpeg_is_undecodable():
     with pytest.raises(frames.FrameError) as exc:
         frames.decode_image(b"\xff\xd8" + b"\x00garbage" * 50)
     assert exc.value.reason == "undecodable_image"
+
+
+def test_readings_prefer_zero_and_keep_the_letter_o_as_candidate():
+    assert readings("ABC123") == ["ABC123"]
+    assert readings("WHO515") == ["WH0515", "WHO515"]
