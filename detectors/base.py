@@ -26,7 +26,7 @@ class PlateText:
 @dataclass
 class ReaderResult:
     plates: list[PlateText]
-    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: "detect", "ocr"
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: "detect", "crop", "ocr"
 
 
 class PlateReader(Protocol):

@@ -23,7 +23,7 @@ def test_reads_simulated_plates(reader):
         shown += len(f.meta.true_plates)
         read += sum(p in plates for p in f.meta.true_plates)
         reads |= plates
-        assert set(result.timings_ms) == {"detect", "ocr"}
+        assert set(result.timings_ms) == {"detect", "crop", "ocr"}
         for p in result.plates:
             assert 0 < p.confidence <= 1 and p.box.w > p.box.h > 0 and len(p.corners) == 4
     assert shown >= 25

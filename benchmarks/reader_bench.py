@@ -1,0 +1,78 @@
+"""Per-stage reader time per 1280x720 frame on one core: decode, detect, crop, OCR.
+
+    .venv/bin/python benchmarks/reader_bench.py [--frames 40]
+
+Pins itself to one CPU and runs ONNX Runtime with one thread, on simulated 1280x720 frames with one
+plate each and, when present, on the real `endtoend/us` scenes resized to 1280x720. Prints a table
+(median and p95 ms per stage) and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+
+from alpr.config import Config, SimulatorConfig
+from alpr.frames import decode_image, encode_jpeg
+from alpr.scoring import percentile
+from alpr.simulator.traffic import Simulator
+from detectors.registry import READERS, make_reader
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend" / "us"
+STAGES = ("decode", "detect", "crop", "ocr", "total")
+
+
+def frames(n: int) -> dict[str, list[bytes]]:
+    sim = Simulator(SimulatorConfig(width=1280, height=720, no_plate_ratio=0.0, seed=3))
+    it = sim.frames(realtime=False, start=datetime(2026, 11, 29, 10, tzinfo=timezone.utc))
+    sets = {"simulated": [encode_jpeg(next(it).image) for _ in range(n)]}
+    if REAL.is_dir():
+        sets["real endtoend/us"] = [encode_jpeg(cv2.resize(cv2.imread(str(p)), (1280, 720)))
+                                    for p in sorted(REAL.glob("*.jpg"))[:n]]
+    return sets
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=40)
+    args = ap.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cfg = Config()
+    cfg.reader.intra_op_threads = 1
+    rows = []
+    for name in READERS:
+        reader = make_reader(cfg, name)
+        for label, jpegs in frames(args.frames).items():
+            reader.read(decode_image(jpegs[0]))  # warm-up
+            times: dict[str, list[float]] = {s: [] for s in STAGES}
+            for i, jpeg in enumerate(jpegs, 1):
+                t0 = time.perf_counter()
+                image = decode_image(jpeg)
+                times["decode"].append((time.perf_counter() - t0) * 1000)
+                result = reader.read(image)
+                for stage in ("detect", "crop", "ocr"):
+                    times[stage].append(result.timings_ms.get(stage, 0.0))
+                times["total"].append((time.perf_counter() - t0) * 1000)
+                print(f"\r{name} {label}: {i}/{len(jpegs)}", end="", file=sys.stderr, flush=True)
+            print(file=sys.stderr)
+            rows.append({"reader": name, "frames": label, "n": len(jpegs),
+                         **{f"{s}_ms_p50": round(percentile(v, 0.5), 1) for s, v in times.items()},
+                         **{f"{s}_ms_p95": round(percentile(v, 0.95), 1) for s, v in times.items()}})
+    print("\nPer 1280x720 frame, one core, ONNX Runtime with one thread (median / p95 ms):")
+    print(f"  {'reader':10} {'frames':18} " + " ".join(f"{s:>13}" for s in STAGES))
+    for r in rows:
+        print(f"  {r['reader']:10} {r['frames']:18} " + " ".join(
+            f"{r[f'{s}_ms_p50']:>6} / {r[f'{s}_ms_p95']:<5}" for s in STAGES))
+    print(json.dumps({"rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
