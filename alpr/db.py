@@ -14,6 +14,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from alpr.config import Config
+from alpr.matching import FOLD_FROM, FOLD_TO
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "infra" / "clickhouse" / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -57,7 +58,8 @@ def migrate(client: Client, cfg: Config) -> list[str]:
         if version in done:
             continue
         for statement in _statements(sql):
-            client.command(statement.format(db=db, retention_years=cfg.policy.retention_years))
+            client.command(statement.format(
+                db=db, retention_years=cfg.policy.retention_years, fold_from=FOLD_FROM, fold_to=FOLD_TO))
         client.insert(f"{db}.schema_migrations", [[version, name]], column_names=["version", "name"])
         applied.append(name)
     return applied

@@ -201,7 +201,8 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
     client = db.connect(cfg)
     frame_ids = list(truth)
     rows = client.query(
-        f"SELECT frame_id, plate FROM {cfg.clickhouse.database}.reads FINAL WHERE has(%(ids)s, frame_id)",
+        f"SELECT i.frame_id, r.plate FROM {cfg.clickhouse.database}.reads AS r FINAL "
+        f"JOIN {cfg.clickhouse.database}.read_images AS i USING read_id WHERE has(%(ids)s, i.frame_id)",
         parameters={"ids": frame_ids},
     ).result_rows
     sql = EXAMPLE_SQL.format(db=cfg.clickhouse.database)

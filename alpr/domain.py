@@ -50,6 +50,7 @@ class PlateRead:
     crop_jpeg: bytes
     detector: str
     candidates: tuple[str, ...] = ()  # the OCR's next-best readings, best first; checked against hot lists too
+    scene_jpeg: bytes = b""  # the whole frame, downscaled: where the car was, for investigators and evidence
 
 
 @dataclass(frozen=True)

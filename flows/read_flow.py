@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 import bytewax.operators as op
+import cv2
 import redis
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
@@ -30,12 +31,13 @@ from alpr.hits import hit_key, matches_for, suppress_repeats
 from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
 from detectors.registry import make_reader
-from sinks.clickhouse import ReadsSink
+from sinks.clickhouse import HITS, IMAGES, READS, ClickHouseSink
 from sinks.kafka import dead_letter_message, hit_message
 
 log = logging.getLogger(__name__)
 
 CROP_PAD = 0.15  # extra context around the plate box in the stored crop
+SCENE_MAX_SIDE = 640  # the stored scene image: enough to see the vehicle and the place, small on disk
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ def crop(image, box, pad: float = CROP_PAD) -> bytes:
     return frames.encode_jpeg(image[y0:y1, x0:x1], quality=92)
 
 
+def scene(image) -> bytes:
+    h, w = image.shape[:2]
+    scale = min(1.0, SCENE_MAX_SIDE / max(h, w))
+    small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return frames.encode_jpeg(small, quality=75)
+
+
 def make_read_step(reader: PlateReader):
     def read_plates(frame: Frame) -> list[PlateRead] | Rejected:
         t0 = time.perf_counter()
@@ -88,6 +97,7 @@ def make_read_step(reader: PlateReader):
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         metrics.STAGE_SECONDS.labels("detect").observe(result.timings_ms.get("detect", 0) / 1000)
         metrics.STAGE_SECONDS.labels("ocr").observe(result.timings_ms.get("ocr", 0) / 1000)
+        scene_jpeg = scene(image) if result.plates else b""
         reads = [
             PlateRead(
                 read_id=read_id_for(frame.meta.frame_id, i),
@@ -98,6 +108,7 @@ def make_read_step(reader: PlateReader):
                 crop_jpeg=crop(image, p.box),
                 detector=reader.name,
                 candidates=p.candidates,
+                scene_jpeg=scene_jpeg,
             )
             for i, p in enumerate(result.plates)
         ]
@@ -131,7 +142,8 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     checked = op.branch("is_valid", op.map("validate", src.oks, validate), lambda x: isinstance(x, Frame))
     read = op.branch("read_ok", op.map("read_plates", checked.trues, make_read_step(reader)), lambda x: isinstance(x, list))
     reads = op.flatten("reads", read.trues)
-    op.output("reads_to_clickhouse", reads, ReadsSink(lambda: db.connect(cfg), cfg.clickhouse.database))
+    connect = lambda: db.connect(cfg)  # noqa: E731 - each sink partition opens its own client
+    op.output("reads_to_clickhouse", reads, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
 
     def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
@@ -144,8 +156,10 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     window = cfg.flow.hit_suppression_s
     hits = op.stateful_flat_map("first_hit_per_pass", keyed, lambda last, m: suppress_repeats(last, m, window))
 
-    def to_hit_message(item) -> KafkaSinkMessage:
-        _, hit = item
+    hits = op.map("hit_values", hits, lambda kv: kv[1])
+    op.output("hits_to_clickhouse", hits, ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
+
+    def to_hit_message(hit) -> KafkaSinkMessage:
         metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
         metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
         return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)

@@ -29,7 +29,7 @@ def hit_payload(hit: Hit, database: str) -> dict:
         "list_name": hit.entry.list_name,
         "entry_id": hit.entry.entry_id,
         "entry_sealed": hit.entry.sealed,
-        "crop_ref": f"clickhouse://{database}.reads/{read.read_id}#crop_jpeg",
+        "crop_ref": f"clickhouse://{database}.read_images/{read.read_id}#crop_jpeg",
     }
 
 

@@ -29,7 +29,7 @@ from alpr.publish import FramePublisher
 from alpr.simulator.traffic import Simulator
 from alpr.stack import free_port
 from dashboards.build import DASHBOARDS, OUT_DIR, queries, render
-from sinks.clickhouse import READ_COLUMNS, read_row
+from sinks.clickhouse import READS
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 
@@ -75,8 +75,8 @@ def test_clickhouse_panels_return_rows(cfg):
     rows = []
     for i in range(6):
         frame = FrameMeta(f"cam-{i % 2}", f"f{i}", now - timedelta(hours=i), Location(40.7, -74.0))
-        rows.append(read_row(PlateRead(f"{i:032x}", frame, "ABC1234", 0.9, Box(1, 1, 40, 12), b"\xff\xd8", "test")))
-    client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READ_COLUMNS)
+        rows.append(READS.row(PlateRead(f"{i:032x}", frame, "ABC1234", 0.9, Box(1, 1, 40, 12), b"\xff\xd8", "test")))
+    client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READS.columns)
     client.command(f"ALTER TABLE {cfg.clickhouse.database}.reads UPDATE hold = 1 WHERE read_id = '{0:032x}'"
                    " SETTINGS mutations_sync = 2")
     panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "clickhouse"]

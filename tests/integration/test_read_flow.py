@@ -5,7 +5,9 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import cv2
 import jsonschema
+import numpy as np
 import pytest
 import redis
 from bytewax.testing import run_main
@@ -55,10 +57,11 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
 
     # (a) reads land in ClickHouse, with crops, and mostly right
     client = db.connect(cfg)
+    d = cfg.clickhouse.database
     rows = client.query(
-        f"SELECT read_id, frame_id, camera_id, plate, confidence, latitude, longitude, crop_jpeg "
-        f"FROM {cfg.clickhouse.database}.reads FINAL",
-        column_formats={"crop_jpeg": "bytes"}).result_rows
+        f"SELECT r.read_id, i.frame_id, r.camera_id, r.plate, r.confidence, r.latitude, r.longitude, i.crop_jpeg, "
+        f"i.scene_jpeg FROM {d}.reads AS r FINAL JOIN {d}.read_images AS i FINAL USING read_id",
+        column_formats={"crop_jpeg": "bytes", "scene_jpeg": "bytes"}).result_rows
     by_frame = {m.frame_id: m for m in produced}
     assert len(rows) >= 15
     correct = sum(r[3] in (by_frame[r[1]].true_plates or ()) for r in rows)
@@ -67,6 +70,9 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
         meta = by_frame[r[1]]
         assert (r[2], r[5], r[6]) == (meta.camera_id, meta.location.latitude, meta.location.longitude)
         assert r[7][:2] == b"\xff\xd8" and len(r[7]) > 200
+        scene = cv2.imdecode(np.frombuffer(r[8], np.uint8), cv2.IMREAD_COLOR)
+        assert max(scene.shape[:2]) == 640
+    assert client.command(f"SELECT count() FROM {d}.reads FINAL") == len(rows)
 
     # (b) one hit per listed plate and camera, however many frames showed it
     hits = [json.loads(m.value()) for m in consume_all(cfg, cfg.kafka.hits_topic)]
@@ -76,6 +82,8 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
         assert "PRIVATE NAME" not in json.dumps(h)
     assert {h["match"] for h in hits} <= {"exact", "confusable"}
     assert all(h["matched_plate"] == h["plate"] for h in hits)
+    stored_hits = client.query(f"SELECT hit_id, read_id, list_name, match_kind FROM {d}.hits FINAL").result_rows
+    assert sorted(stored_hits) == sorted((h["hit_id"], h["read_id"], h["list_name"], h["match"]) for h in hits)
     per_key = Counter((h["camera_id"], h["list_plate"]) for h in hits)
     assert set(per_key.values()) == {1}
     # every listed plate read on a camera (exactly, or as a confusable misread) gave its hit
@@ -95,7 +103,9 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
     assert {r[1] for r in rows} <= set(by_frame)
 
     # hot-list fields reach no store, topic or log in clear text
-    stored = client.raw_query(f"SELECT * EXCEPT crop_jpeg FROM {cfg.clickhouse.database}.reads FORMAT TSV")
+    stored = client.raw_query(f"SELECT * FROM {d}.reads FORMAT TSV") + client.raw_query(
+        f"SELECT * EXCEPT (crop_jpeg, scene_jpeg) FROM {d}.read_images FORMAT TSV") + client.raw_query(
+        f"SELECT * FROM {d}.hits FORMAT TSV")
     topics = b"".join((m.value() or b"") + b"".join(v or b"" for _, v in m.headers() or [])
                       for t in (cfg.kafka.hits_topic, cfg.kafka.dead_letter_topic) for m in consume_all(cfg, t))
     for where in (stored, topics, caplog.text.encode()):
