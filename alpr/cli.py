@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from alpr import config as config_mod
-from alpr import hotlist_cli
+from alpr import hotlist_cli, storage_cli
 from alpr.config import Config, ConfigError
 
 log = logging.getLogger("alpr")
@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     hotlist_cli.register(sub)
+    storage_cli.register(sub)
 
     ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
     ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")

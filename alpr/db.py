@@ -7,6 +7,7 @@ flow owns the embedded database while it runs.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +19,11 @@ from alpr.matching import FOLD_FROM, FOLD_TO
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "infra" / "clickhouse" / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """clickhouse-connect returns the UTC columns as naive datetimes: give them back their zone."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def connect(cfg: Config) -> Client:

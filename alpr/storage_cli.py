@@ -1,0 +1,171 @@
+"""``alpr search``, ``alpr retention ...`` and ``alpr evidence ...``: the stored reads, for investigators."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alpr import db, evidence, read_export, retention, search
+from alpr.config import Config
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _when(text: str) -> datetime:
+    d = datetime.fromisoformat(text)
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def _client(cfg: Config):
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    return client
+
+
+def _actor() -> str:
+    return getpass.getuser()
+
+
+def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
+    try:
+        q = search.SearchQuery(
+            plate=args.plate or "", fuzzy=args.fuzzy, since=args.since, until=args.until,
+            cameras=tuple(args.camera or ()), near=search.Near.parse(args.near) if args.near else None,
+            page=args.page, page_size=args.page_size)
+        search.build_sql(q, cfg.clickhouse.database)  # refuse a bad query before touching the database
+    except search.SearchError as exc:
+        _say(f"error: {exc}")
+        return 2
+    client = _client(cfg)
+    page = search.search(client, cfg.clickhouse.database, q)
+    if args.csv:
+        Path(args.csv).write_text(read_export.to_csv(page.reads))
+        _say(f"wrote {len(page.reads)} reads to {args.csv}")
+    if args.html:
+        pics = search.images(client, cfg.clickhouse.database, [r.read_id for r in page.reads])
+        title = f"Reads for {q.plate or 'all plates'}" + (" (misread-tolerant)" if q.fuzzy else "")
+        Path(args.html).write_text(read_export.to_html(page.reads, pics, title, footer=json.dumps(q.terms())))
+        _say(f"wrote {len(page.reads)} reads with images to {args.html}")
+    if args.json:
+        print(json.dumps({"page": page.page, "more": page.more, "reads": [read_export.record(r) for r in page.reads]}))
+    elif not (args.csv or args.html):
+        for r in page.reads:
+            print(f"{r.captured_at:%Y-%m-%d %H:%M:%S} UTC  {r.camera_id:14} {r.latitude:10.5f} {r.longitude:11.5f}  "
+                  f"{r.plate:9} {r.confidence:.2f}{'  held' if r.hold else ''}  {r.read_id}")
+        more = f"; more on page {page.page + 1}" if page.more else ""
+        _say(f"{len(page.reads)} reads on page {page.page}{more}")
+    return 0
+
+
+def cmd_retention(cfg: Config, args: argparse.Namespace) -> int:
+    client = _client(cfg)
+    years = cfg.policy.retention_years
+    if args.action == "enforce":
+        run = retention.enforce(client, cfg.clickhouse.database, years)
+        print(f"cutoff {run.cutoff:%Y-%m-%d %H:%M:%S} UTC ({years} years): removed {run.reads_removed} reads, "
+              f"{run.images_removed} image rows, {run.hits_removed} hits, {run.plates_removed} plates; "
+              f"{run.held_reads} reads held as evidence")
+        return 0
+    rep = retention.report(client, cfg.clickhouse.database, years)
+    if args.json:
+        print(json.dumps(rep, default=str))
+        return 0
+    oldest = rep["oldest_unheld_read"]
+    print(f"retention {years} years; cutoff {rep['cutoff']:%Y-%m-%d %H:%M} UTC; oldest unheld read "
+          f"{oldest:%Y-%m-%d %H:%M} UTC" if oldest else f"retention {years} years; no unheld reads")
+    print("within the limit" if rep["within_limit"] else "PAST THE LIMIT: run `alpr retention enforce`")
+    print(f"{'month':8} {'reads':>12} {'read MB':>10} {'image MB':>10}")
+    for m in rep["months"]:
+        print(f"{m['month']:8} {m['reads']:>12,} {m['read_bytes'] / 1e6:>10.1f} {m['image_bytes'] / 1e6:>10.1f}")
+    for h in rep["held_by_case"]:
+        print(f"case {h['case_id']}: {h['reads']} reads held since {h['held_since']:%Y-%m-%d}")
+    last = rep["last_enforcement"]
+    print(f"last enforcement {last['run_at']:%Y-%m-%d %H:%M} UTC removed {last['reads_removed']} reads"
+          if last else "enforcement has never run")
+    return 0
+
+
+def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        expected = args.digest
+        if args.recorded:
+            expected = evidence.recorded_digest(_client(cfg), cfg.clickhouse.database, Path(args.file))
+            if expected is None:
+                _say("error: no export of this package is recorded in this database")
+                return 1
+        v = evidence.verify(Path(args.file), expected)
+        for label, names in (("changed", v.changed), ("missing", v.missing), ("added", v.added)):
+            for n in names:
+                print(f"{label}: {n}")
+        for p in v.problems:
+            print(f"problem: {p}")
+        print(f"package digest {v.package_sha256}: " + ("OK, every file intact" if v.ok else "FAILED"))
+        return 0 if v.ok else 1
+    client = _client(cfg)
+    d = cfg.clickhouse.database
+    try:
+        if args.action == "hold":
+            held = evidence.hold(client, d, args.case, _actor(), args.reason, read_ids=args.read or [],
+                                 plate=args.plate or "", since=args.since, until=args.until)
+            print(f"case {args.case}: {len(held)} reads held")
+        elif args.action == "release":
+            released = evidence.release(client, d, args.case, _actor())
+            print(f"case {args.case}: {len(released)} reads released; they expire with the next enforcement "
+                  "if past the retention limit")
+        else:
+            r = evidence.export(client, d, args.case, _actor(), args.reason, Path(args.out))
+            print(f"case {r.case_id}: {r.reads} reads, {r.files} files written to {r.path}\n"
+                  f"export id {r.export_id}\npackage digest (SHA-256 of SHA256SUMS) {r.package_sha256}")
+    except evidence.EvidenceError as exc:
+        _say(f"error: {exc}")
+        return 2
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("search", help="search stored reads: exact, partial (? *), misread-tolerant, time, place")
+    s.add_argument("plate", nargs="?", help="plate, or a pattern: ? one character, * any run (e.g. 7AB*)")
+    s.add_argument("--fuzzy", action="store_true", help="also confusable characters (O/0, B/8...) and one edit")
+    s.add_argument("--from", dest="since", type=_when, help="captured at or after (ISO 8601, UTC if no zone)")
+    s.add_argument("--to", dest="until", type=_when, help="captured before")
+    s.add_argument("--camera", action="append", help="only this camera (repeatable)")
+    s.add_argument("--near", metavar="LAT,LON,METRES", help="within this distance of a point")
+    s.add_argument("--page", type=int, default=1)
+    s.add_argument("--page-size", type=int, default=50)
+    s.add_argument("--csv", metavar="FILE", help="write the page as CSV")
+    s.add_argument("--html", metavar="FILE", help="write the page as an HTML page with the images")
+    s.add_argument("--json", action="store_true", help="print the page as JSON")
+    s.set_defaults(func=cmd_search)
+
+    r = sub.add_parser("retention", help="enforce the retention limit, or report where it stands")
+    r.add_argument("action", choices=["enforce", "report"],
+                   help="enforce: delete unheld reads past the limit now (daily timer); report: the state")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_retention)
+
+    e = sub.add_parser("evidence", help="hold reads for a case, release them, export and verify packages")
+    esub = e.add_subparsers(dest="action", required=True, metavar="ACTION")
+    h = esub.add_parser("hold", help="keep reads past retention for a case")
+    h.add_argument("--case", required=True)
+    h.add_argument("--read", action="append", metavar="ID", help="read id (repeatable)")
+    h.add_argument("--plate", help="every read of this plate in --from .. --to")
+    h.add_argument("--from", dest="since", type=_when)
+    h.add_argument("--to", dest="until", type=_when)
+    h.add_argument("--reason", required=True)
+    rel = esub.add_parser("release", help="release a case's holds")
+    rel.add_argument("--case", required=True)
+    x = esub.add_parser("export", help="write a case's held reads as a verifiable zip package")
+    x.add_argument("--case", required=True)
+    x.add_argument("--out", required=True, metavar="FILE.zip")
+    x.add_argument("--reason", required=True, help="why it is exported (court, prosecutor, ...)")
+    v = esub.add_parser("verify", help="check a package: changed, missing or added files")
+    v.add_argument("file")
+    v.add_argument("--digest", help="the package digest on the custody receipt")
+    v.add_argument("--recorded", action="store_true", help="compare with the digest recorded in the database")
+    e.set_defaults(func=cmd_evidence)
