@@ -77,23 +77,32 @@ def enforce(client: Client, db: str, years: int, now: datetime | None = None) ->
     return run
 
 
+def _volume_by_month(client: Client, db: str) -> list[dict]:
+    """Reads, read bytes and image bytes per month. Reads are partitioned by quarter (see migration
+    0002), so their bytes are the quarter's bytes shared out by rows; images are partitioned by month."""
+    parts = client.query(
+        "SELECT table, partition, sum(rows), sum(bytes_on_disk) FROM system.parts "
+        "WHERE database = %(db)s AND table IN ('reads', 'read_images') AND active GROUP BY table, partition",
+        parameters={"db": db}).result_rows
+    quarters = {p: (rows, size) for t, p, rows, size in parts if t == "reads"}
+    image_bytes = {p: size for t, p, _, size in parts if t == "read_images"}
+    out = []
+    for month, quarter, rows in client.query(
+            f"SELECT toYYYYMM(captured_at) AS m, toString(toStartOfQuarter(captured_at)) AS q, count() "
+            f"FROM {db}.reads GROUP BY m, q ORDER BY m").result_rows:
+        q_rows, q_bytes = quarters.get(quarter, (0, 0))
+        out.append({"month": str(month), "reads": rows, "read_bytes": round(q_bytes * rows / q_rows) if q_rows else 0,
+                    "image_bytes": image_bytes.get(str(month), 0)})
+    return out
+
+
 def report(client: Client, db: str, years: int, now: datetime | None = None) -> dict:
     """Where retention stands: the oldest unheld read against the limit, volume per month, holds, last run."""
     now = now or datetime.now(timezone.utc)
     limit = cutoff(now, years)
     oldest_at = client.query(f"SELECT minOrNull(captured_at) FROM {db}.reads FINAL WHERE hold = 0").result_rows[0][0]
     oldest_at = utc(oldest_at)
-    months = client.query(
-        "SELECT partition, table, sum(rows), sum(bytes_on_disk) FROM system.parts "
-        "WHERE database = %(db)s AND table IN ('reads', 'read_images') AND active "
-        "GROUP BY partition, table ORDER BY partition, table", parameters={"db": db}).result_rows
-    per_month: dict[str, dict] = {}
-    for month, table, rows, size in months:
-        m = per_month.setdefault(month, {"month": month, "reads": 0, "read_bytes": 0, "image_bytes": 0})
-        if table == "reads":
-            m["reads"], m["read_bytes"] = rows, size
-        else:
-            m["image_bytes"] = size
+    per_month = _volume_by_month(client, db)
     holds = client.query(
         f"SELECT case_id, count(), min(held_at) FROM {db}.evidence_holds FINAL WHERE released_at IS NULL "
         f"GROUP BY case_id ORDER BY case_id").result_rows
@@ -104,7 +113,7 @@ def report(client: Client, db: str, years: int, now: datetime | None = None) -> 
         "cutoff": limit,
         "oldest_unheld_read": oldest_at,
         "within_limit": oldest_at is None or oldest_at >= limit,
-        "months": list(per_month.values()),
+        "months": per_month,
         "held_by_case": [{"case_id": c, "reads": n, "held_since": t} for c, n, t in holds],
         "last_enforcement": last_run,
     }

@@ -27,7 +27,7 @@ class Table(Generic[X]):
 def read_row(r: PlateRead) -> list:
     f = r.frame
     return [
-        r.read_id, f.camera_id, f.captured_at, f.captured_at, 1, r.plate, list(r.candidates), r.confidence,
+        r.read_id, f.camera_id, f.captured_at, 0, 1, r.plate, list(r.candidates), r.confidence,
         f.location.latitude, f.location.longitude, r.detector,
     ]
 
@@ -43,7 +43,7 @@ def hit_row(h: Hit) -> list:
             h.entry.list_name, h.entry.entry_id, h.match]
 
 
-READS = Table("reads", ["read_id", "camera_id", "captured_at", "last_seen", "frames", "plate", "candidates",
+READS = Table("reads", ["read_id", "camera_id", "captured_at", "seen_ms", "frames", "plate", "candidates",
                         "confidence", "latitude", "longitude", "detector"], read_row)
 IMAGES = Table("read_images", ["read_id", "captured_at", "frame_id", "box_x", "box_y", "box_w", "box_h",
                                "crop_jpeg", "scene_jpeg"], image_row)

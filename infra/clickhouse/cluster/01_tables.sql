@@ -38,23 +38,25 @@ CREATE DATABASE IF NOT EXISTS {db} ON CLUSTER '{cluster}';
 -- Reads, one row per (grouped) read; see 0002 for the columns. Same retention and hold rule.
 CREATE TABLE IF NOT EXISTS {db}.reads_local ON CLUSTER '{cluster}'
 (
-    read_id      String,
+    read_id      String CODEC(ZSTD(3)),
     camera_id    LowCardinality(String),
-    captured_at  DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3)),
-    last_seen    DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3)),
+    captured_at  DateTime64(3, 'UTC') CODEC(ZSTD(3)),
+    seen_ms      UInt32 DEFAULT 0 CODEC(ZSTD(3)),
+    last_seen    DateTime64(3, 'UTC') ALIAS captured_at + toIntervalMillisecond(seen_ms),
     frames       UInt16 DEFAULT 1,
-    plate        String,
-    candidates   Array(String),
-    confidence   Float32,
-    latitude     Float64 CODEC(Gorilla, ZSTD(3)),
-    longitude    Float64 CODEC(Gorilla, ZSTD(3)),
+    plate        String CODEC(ZSTD(3)),
+    candidates   Array(String) CODEC(ZSTD(3)),
+    confidence   Float32 CODEC(ZSTD(3)),
+    latitude     Float64 CODEC(ZSTD(3)),
+    longitude    Float64 CODEC(ZSTD(3)),
     detector     LowCardinality(String),
     hold         UInt8 DEFAULT 0
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{db}/reads', '{replica}')
-PARTITION BY toYYYYMM(captured_at)
+PARTITION BY toStartOfQuarter(captured_at)
 ORDER BY (plate, captured_at, read_id)
-TTL toDateTime(captured_at) + INTERVAL {retention_years} YEAR DELETE WHERE hold = 0;
+TTL toDateTime(captured_at) + INTERVAL {retention_years} YEAR DELETE WHERE hold = 0
+SETTINGS index_granularity = 2048;
 
 CREATE TABLE IF NOT EXISTS {db}.reads ON CLUSTER '{cluster}' AS {db}.reads_local
 ENGINE = Distributed('{cluster}', '{db}', 'reads_local', cityHash64(plate));

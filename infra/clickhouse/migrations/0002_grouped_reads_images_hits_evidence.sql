@@ -5,25 +5,30 @@
 -- Reads, one row per (grouped) read; a replayed insert replaces the row with the same key. Evidence
 -- holds set `hold` by mutation, and `alpr retention enforce` re-applies them from evidence_holds
 -- before it purges anything. Images live in read_images so that searches never read them.
+-- Layout measured by benchmarks/storage_bench.py: quarterly partitions (an exact-plate lookup probes
+-- every partition, so fewer is faster) and 2048-row granules for point lookups by plate; ZSTD
+-- brings a read to about 35 bytes on disk, most of it the random read id. last_seen is derived.
 CREATE TABLE IF NOT EXISTS {db}.reads_v2
 (
-    read_id      String,
+    read_id      String CODEC(ZSTD(3)),
     camera_id    LowCardinality(String),
-    captured_at  DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3)),
-    last_seen    DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3)),
+    captured_at  DateTime64(3, 'UTC') CODEC(ZSTD(3)),
+    seen_ms      UInt32 DEFAULT 0 CODEC(ZSTD(3)),
+    last_seen    DateTime64(3, 'UTC') ALIAS captured_at + toIntervalMillisecond(seen_ms),
     frames       UInt16 DEFAULT 1,
-    plate        String,
-    candidates   Array(String),
-    confidence   Float32,
-    latitude     Float64 CODEC(Gorilla, ZSTD(3)),
-    longitude    Float64 CODEC(Gorilla, ZSTD(3)),
+    plate        String CODEC(ZSTD(3)),
+    candidates   Array(String) CODEC(ZSTD(3)),
+    confidence   Float32 CODEC(ZSTD(3)),
+    latitude     Float64 CODEC(ZSTD(3)),
+    longitude    Float64 CODEC(ZSTD(3)),
     detector     LowCardinality(String),
     hold         UInt8 DEFAULT 0
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(captured_at)
+PARTITION BY toStartOfQuarter(captured_at)
 ORDER BY (plate, captured_at, read_id)
-TTL toDateTime(captured_at) + INTERVAL {retention_years} YEAR DELETE WHERE hold = 0;
+TTL toDateTime(captured_at) + INTERVAL {retention_years} YEAR DELETE WHERE hold = 0
+SETTINGS index_granularity = 2048;
 
 -- The plate crop and a downscaled scene of every read: same retention and hold rule as reads.
 CREATE TABLE IF NOT EXISTS {db}.read_images
@@ -47,8 +52,8 @@ TTL toDateTime(captured_at) + INTERVAL {retention_years} YEAR DELETE WHERE hold 
 -- Move version-1 reads (one table with the crop inside) into the new layout.
 INSERT INTO {db}.read_images (read_id, captured_at, frame_id, box_x, box_y, box_w, box_h, crop_jpeg, hold)
 SELECT read_id, captured_at, frame_id, box_x, box_y, box_w, box_h, crop_jpeg, hold FROM {db}.reads;
-INSERT INTO {db}.reads_v2 (read_id, camera_id, captured_at, last_seen, plate, confidence, latitude, longitude, detector, hold)
-SELECT read_id, camera_id, captured_at, captured_at, plate, confidence, latitude, longitude, detector, hold FROM {db}.reads;
+INSERT INTO {db}.reads_v2 (read_id, camera_id, captured_at, plate, confidence, latitude, longitude, detector, hold)
+SELECT read_id, camera_id, captured_at, plate, confidence, latitude, longitude, detector, hold FROM {db}.reads;
 EXCHANGE TABLES {db}.reads AND {db}.reads_v2;
 DROP TABLE {db}.reads_v2;
 
