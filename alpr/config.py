@@ -98,7 +98,21 @@ class MonitoringConfig:
 
 @dataclass
 class PolicyConfig:
+    """The department's use policy; these defaults follow the reference policy."""
+
     retention_years: int = 2
+    policy_review_days: int = 365  # each user reviews the use policy at least this often
+    training_valid_days: int = 0  # 0: training, once recorded, does not expire
+    password_min_length: int = 12
+    max_failed_logons: int = 5  # within lockout_window_min, then locked until an admin unlocks
+    lockout_window_min: int = 15
+    session_hours: int = 12
+    session_idle_min: int = 30
+    audit_read_limit: int = 10_000  # rows one audit search may return
+    lapse_warning_days: int = 30  # the audit report lists certifications and reviews lapsing this soon
+    business_hours: str = "07:00-19:00"  # local time; other accesses are flagged as after hours
+    plate_lookup_alert: int = 200  # plate lookups per user and day above this are flagged
+    approver_ranks: str = "watch_commander,detective_bureau_lieutenant,division_commander"
 
 
 @dataclass
@@ -232,6 +246,13 @@ def validate(cfg: Config) -> Config:
         "flow.workers_per_process": cfg.flow.workers_per_process,
         "flow.metrics_port": cfg.flow.metrics_port,
         "policy.retention_years": cfg.policy.retention_years,
+        "policy.policy_review_days": cfg.policy.policy_review_days,
+        "policy.password_min_length": cfg.policy.password_min_length,
+        "policy.max_failed_logons": cfg.policy.max_failed_logons,
+        "policy.lockout_window_min": cfg.policy.lockout_window_min,
+        "policy.session_hours": cfg.policy.session_hours,
+        "policy.session_idle_min": cfg.policy.session_idle_min,
+        "policy.audit_read_limit": cfg.policy.audit_read_limit,
         "simulator.fps": cfg.simulator.fps,
         "monitoring.prometheus_port": cfg.monitoring.prometheus_port,
         "monitoring.scrape_interval_s": cfg.monitoring.scrape_interval_s,

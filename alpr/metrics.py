@@ -32,3 +32,8 @@ CLICKHOUSE_ERRORS = Counter("alpr_clickhouse_insert_errors_total", "ClickHouse i
 # Series that dashboards and alerts expect to exist at zero before the first event.
 CLICKHOUSE_ERRORS.labels("reads")
 CLICKHOUSE_ROWS.labels("reads")
+
+# Access control and audit (the API and CLI processes).
+AUDIT_WRITE_FAILURES = Counter("alpr_audit_write_failures_total", "Accesses refused because the audit record could not be written")
+ACCESS_DECISIONS = Counter("alpr_access_decisions_total", "Access decisions by action and outcome", ["action", "outcome"])
+AUDIT_WRITE_FAILURES.inc(0)

@@ -4,7 +4,7 @@ from alpr import db
 from alpr.domain import Box, FrameMeta, Location, PlateRead
 from sinks.clickhouse import IMAGES, READS
 
-MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence"]
+MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log"]
 
 
 def test_migrate_is_idempotent_and_sets_retention(cfg):

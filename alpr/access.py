@@ -1,0 +1,174 @@
+"""The gate every access goes through: logon, session, the policy's eligibility rules, the role table,
+a stated purpose, and one audit record per decision, written before any data leaves.
+
+    with access.use(caller, "search_reads", terms=q.terms(), plates=[q.plate]) as grant:
+        page = search(...)
+        grant.rows = len(page.reads)
+    return page          # only reached once the audit record is written
+
+A refused access raises ``AccessDenied`` (after its audit record is written); an access whose
+audit record cannot be written raises ``AuditUnavailable`` and returns nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Iterator
+
+import redis
+from clickhouse_connect.driver.client import Client
+
+from alpr import passwords, roles, users
+from alpr.audit import ALLOWED, DENIED, ERROR, AuditLog, AuditRecord, AuditUnavailable
+from alpr.config import Config
+from alpr.metrics import ACCESS_DECISIONS
+from alpr.sessions import Sessions
+from alpr.users import User, UserStore
+
+__all__ = ["Access", "AccessDenied", "AuditUnavailable", "Caller", "Grant"]
+
+_BAD_LOGON = "unknown user or wrong password"  # one message for both, so names cannot be probed
+_DUMMY_HASH = passwords.hash_password("a password nobody has, for equal logon timing")
+
+
+class AccessDenied(PermissionError):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, from where, and why: what every request carries."""
+
+    token: str
+    client_ip: str
+    purpose: str = ""
+    case_id: str = ""
+
+
+@dataclass
+class Grant:
+    """A permitted access in progress; the caller fills in what it returned."""
+
+    user: User
+    action: str
+    terms: dict = field(default_factory=dict)
+    plates: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+class Access:
+    def __init__(self, cfg: Config, client: Client, r: redis.Redis):
+        db = cfg.clickhouse.database
+        self.policy = cfg.policy
+        self.users = UserStore(client, db)
+        self.audit = AuditLog(client, db, r)
+        self.sessions = Sessions(r, cfg.policy, namespace=f"alpr:{db}")
+        self.redis = r
+        self.failed_prefix = f"alpr:{db}:failed-logons:"
+
+    # -- audit ---------------------------------------------------------------------------------
+    def _record(self, user: User | None, username: str, action: str, outcome: str, reason: str, caller: Caller,
+                terms: dict | None = None, plates: list[str] | tuple = (), rows: int = 0) -> int:
+        ACCESS_DECISIONS.labels(action, outcome).inc()
+        return self.audit.write(AuditRecord(
+            username=username, action=action, outcome=outcome, reason=reason,
+            organisation=user.organisation if user else "", role=user.role if user else "",
+            client_ip=caller.client_ip, terms=terms or {}, plates=tuple(p for p in plates if p),
+            purpose=caller.purpose, case_id=caller.case_id, rows=rows))
+
+    def _deny(self, user: User | None, username: str, action: str, reason: str, caller: Caller, **kw) -> AccessDenied:
+        self._record(user, username, action, DENIED, reason, caller, **kw)
+        return AccessDenied(reason)
+
+    # -- logon -----------------------------------------------------------------------------------
+    def logon(self, username: str, password: str, client_ip: str) -> str:
+        """A session token, or AccessDenied with the reason (audited either way)."""
+        caller = Caller("", client_ip)
+        user = self.users.get(username)
+        if user is None:
+            passwords.verify_password(password, _DUMMY_HASH)
+            raise self._deny(None, username, "logon", _BAD_LOGON, caller)
+        if user.disabled or user.locked:
+            raise self._deny(user, username, "logon", users.refusal(user, date.today(), self.policy) or "", caller)
+        if not passwords.verify_password(password, user.password_hash):
+            key = self.failed_prefix + username
+            failures = self.redis.incr(key)
+            if failures == 1:
+                self.redis.expire(key, self.policy.lockout_window_min * 60)
+            if failures >= self.policy.max_failed_logons:
+                self.users.put(replace(user, locked=True))
+                self.sessions.end_all(username)
+                self.redis.delete(key)
+                raise self._deny(user, username, "logon", f"{_BAD_LOGON}; account locked after {failures} failures",
+                                 caller)
+            raise self._deny(user, username, "logon", f"{_BAD_LOGON} ({failures} of {self.policy.max_failed_logons})",
+                             caller)
+        why = users.refusal(user, date.today(), self.policy)
+        if why:
+            raise self._deny(user, username, "logon", why, caller)
+        self.redis.delete(self.failed_prefix + username)
+        if passwords.needs_rehash(user.password_hash):
+            self.users.put(replace(user, password_hash=passwords.hash_password(password)))
+        token = self.sessions.start(username, client_ip)
+        self._record(user, username, "logon", ALLOWED, "", caller)
+        return token
+
+    def logout(self, caller: Caller) -> None:
+        session = self.sessions.get(caller.token)
+        self.sessions.end(caller.token)
+        if session:
+            self._record(self.users.get(session.username), session.username, "logout", ALLOWED, "", caller)
+
+    def whoami(self, caller: Caller) -> User:
+        """The live session's user, or AccessDenied (audited) without one."""
+        session = self.sessions.get(caller.token)
+        user = self.users.get(session.username) if session else None
+        if user is None:
+            raise self._deny(None, "", "session", "not logged on, or the session expired", caller)
+        return user
+
+    # -- the gate --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def use(self, caller: Caller, action: str, *, terms: dict | None = None,
+            plates: list[str] | tuple = ()) -> Iterator[Grant]:
+        terms, plates = terms or {}, list(plates)
+        session = self.sessions.get(caller.token)
+        user = self.users.get(session.username) if session else None
+        if user is None:
+            raise self._deny(None, session.username if session else "", action,
+                             "not logged on, or the session expired", caller, terms=terms, plates=plates)
+        why = users.refusal(user, date.today(), self.policy)
+        if why:
+            self.sessions.end(caller.token)
+            raise self._deny(user, user.username, action, why, caller, terms=terms, plates=plates)
+        why = roles.refusal(action, user.role, caller.purpose, caller.case_id)
+        if why:
+            raise self._deny(user, user.username, action, why, caller, terms=terms, plates=plates)
+        grant = Grant(user, action, terms, plates)
+        try:
+            yield grant
+        except AccessDenied:
+            raise
+        except Exception as exc:
+            self._record(user, user.username, action, ERROR, f"{type(exc).__name__}: {exc}"[:500], caller,
+                         terms=grant.terms, plates=grant.plates)
+            raise
+        self._record(user, user.username, action, ALLOWED, "", caller, terms=grant.terms, plates=grant.plates,
+                     rows=grant.rows)
+
+    # -- accounts ----------------------------------------------------------------------------------
+    def change_password(self, caller: Caller, old: str, new: str) -> None:
+        with self.use(caller, "change_own_password") as grant:
+            user = grant.user
+            if not passwords.verify_password(old, user.password_hash):
+                raise self._deny(user, user.username, "change_own_password", "the current password is wrong", caller)
+            passwords.check_policy(new, user.username, self.policy.password_min_length)
+            self.users.put(replace(user, password_hash=passwords.hash_password(new)))
+
+    def bootstrap_allowed(self) -> bool:
+        """The very first user may be created without a session (it must be an admin)."""
+        return not self.users.all()

@@ -1,0 +1,66 @@
+"""Who may do what: the one table of actions and the roles allowed each (least privilege).
+
+Every action that touches LPR data (reads, images, hits, hot-list details, evidence, SQL) needs a
+stated purpose; actions on a case need its case number. Anything not in this table is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OFFICER, DISPATCHER, IT_STAFF, CONTRACTOR = "officer", "dispatcher", "it_staff", "contractor"
+ANALYST, AUDITOR, APPROVER, ADMIN = "analyst", "auditor", "approver", "admin"
+ROLES = (OFFICER, DISPATCHER, IT_STAFF, CONTRACTOR, ANALYST, AUDITOR, APPROVER, ADMIN)
+EVERYONE = frozenset(ROLES)
+
+
+@dataclass(frozen=True)
+class Action:
+    roles: frozenset[str]
+    purpose: bool = True  # a stated purpose is required
+    case: bool = False  # a case number is required
+    lpr_data: bool = True  # touches reads, images, hits or hot-list details
+
+
+INVESTIGATORS = frozenset({OFFICER, DISPATCHER, ANALYST, APPROVER})
+
+ACTIONS: dict[str, Action] = {
+    # LPR data
+    "search_reads": Action(INVESTIGATORS),
+    "view_read": Action(INVESTIGATORS),
+    "view_image": Action(INVESTIGATORS),
+    "view_hotlist_entry": Action(frozenset({OFFICER, DISPATCHER, APPROVER})),
+    "run_sql": Action(frozenset({ANALYST})),
+    "hold_evidence": Action(frozenset({OFFICER, ANALYST, APPROVER}), case=True),
+    "release_evidence": Action(frozenset({APPROVER}), case=True),
+    "export_evidence": Action(frozenset({ANALYST, APPROVER}), case=True),
+    # oversight
+    "audit_search": Action(frozenset({AUDITOR}), lpr_data=False),
+    "audit_report": Action(frozenset({AUDITOR}), lpr_data=False),
+    "audit_verify": Action(frozenset({AUDITOR}), lpr_data=False),
+    "retention_report": Action(frozenset({IT_STAFF, AUDITOR, ADMIN}), purpose=False, lpr_data=False),
+    "retention_enforce": Action(frozenset({IT_STAFF, ADMIN}), purpose=False, lpr_data=False),
+    # accounts
+    "manage_users": Action(frozenset({ADMIN}), purpose=False, lpr_data=False),
+    "view_users": Action(frozenset({ADMIN, AUDITOR}), purpose=False, lpr_data=False),
+    "change_own_password": Action(EVERYONE, purpose=False, lpr_data=False),
+}
+
+
+def refusal(action: str, role: str, purpose: str, case_id: str) -> str | None:
+    """Why this role may not do this action with this purpose and case; None when it may."""
+    rule = ACTIONS.get(action)
+    if rule is None:
+        return f"unknown action {action!r}"
+    if role not in rule.roles:
+        return f"role {role} may not {action.replace('_', ' ')}"
+    if rule.purpose and not purpose.strip():
+        return "a purpose is required"
+    if rule.case and not case_id.strip():
+        return "a case number is required"
+    return None
+
+
+def table() -> list[tuple[str, list[str], bool, bool]]:
+    """(action, roles, purpose required, case required), for the docs and `alpr users roles`."""
+    return [(name, sorted(a.roles), a.purpose, a.case) for name, a in ACTIONS.items()]

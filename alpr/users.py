@@ -1,0 +1,132 @@
+"""Named users: who they are, their role and organisation, and whether the policy lets them in today.
+
+The policy admits only trained users with a current CLETS certification who reviewed the use policy
+within the year; contractors also need vetting and a signed waiver. ``refusal`` is that rule as pure
+code; ``UserStore`` keeps users in ClickHouse, one versioned row per change.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date, datetime, timedelta, timezone
+
+from clickhouse_connect.driver.client import Client
+
+from alpr.config import PolicyConfig
+from alpr.roles import APPROVER, CONTRACTOR, ROLES
+
+_USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
+
+
+class UserError(ValueError):
+    """A user change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    full_name: str
+    organisation: str
+    role: str
+    rank: str = ""
+    password_hash: str = ""
+    disabled: bool = False
+    locked: bool = False
+    trained_at: date | None = None
+    certified_until: date | None = None  # CLETS certification expiry
+    policy_reviewed_at: date | None = None
+    vetted_at: date | None = None  # contractors only
+    waiver_signed_at: date | None = None  # contractors only
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def check_new(username: str, role: str, rank: str, policy: PolicyConfig) -> None:
+    if not _USERNAME.match(username):
+        raise UserError(f"username {username!r}: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter")
+    check_role(role, rank, policy)
+
+
+def check_role(role: str, rank: str, policy: PolicyConfig) -> None:
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    ranks = approver_ranks(policy)
+    if role == APPROVER and rank not in ranks:
+        raise UserError(f"an approver needs an approving rank ({', '.join(ranks)})")
+
+
+def approver_ranks(policy: PolicyConfig) -> list[str]:
+    return [r.strip() for r in policy.approver_ranks.split(",") if r.strip()]
+
+
+def refusal(user: User, today: date, policy: PolicyConfig) -> str | None:
+    """Why the policy keeps this user out today; None when they may use the system."""
+    if user.disabled:
+        return "account disabled"
+    if user.locked:
+        return "account locked after failed logons: an administrator must unlock it"
+    if user.trained_at is None:
+        return "training not recorded"
+    if policy.training_valid_days and today - user.trained_at > timedelta(days=policy.training_valid_days):
+        return "training expired"
+    if user.certified_until is None:
+        return "CLETS certification not recorded"
+    if user.certified_until < today:
+        return f"CLETS certification expired on {user.certified_until}"
+    if user.policy_reviewed_at is None or today - user.policy_reviewed_at > timedelta(days=policy.policy_review_days):
+        return f"policy review older than {policy.policy_review_days} days"
+    if user.role == CONTRACTOR and (user.vetted_at is None or user.waiver_signed_at is None):
+        return "contractor vetting or signed waiver missing"
+    if user.role == APPROVER and user.rank not in approver_ranks(policy):
+        return "approver without an approving rank"
+    return None
+
+
+def lapsing(user: User, today: date, policy: PolicyConfig, days: int) -> list[str]:
+    """What lapses for this user within ``days`` (for the auditors' report)."""
+    soon = today + timedelta(days=days)
+    out = []
+    if user.certified_until and today <= user.certified_until <= soon:
+        out.append(f"CLETS certification expires {user.certified_until}")
+    if user.policy_reviewed_at:
+        due = user.policy_reviewed_at + timedelta(days=policy.policy_review_days)
+        if today <= due <= soon:
+            out.append(f"policy review due {due}")
+    return out
+
+
+_COLUMNS = [f.name for f in fields(User)] + ["version"]
+
+
+class UserStore:
+    def __init__(self, client: Client, db: str):
+        self.client = client
+        self.table = f"{db}.users"
+
+    def get(self, username: str) -> User | None:
+        result = self.client.query(f"SELECT * EXCEPT version FROM {self.table} FINAL WHERE username = %(u)s",
+                                   parameters={"u": username})
+        if not result.result_rows:
+            return None
+        return _user(dict(zip(result.column_names, result.result_rows[0])))
+
+    def all(self) -> list[User]:
+        result = self.client.query(f"SELECT * EXCEPT version FROM {self.table} FINAL ORDER BY username")
+        return [_user(dict(zip(result.column_names, r))) for r in result.result_rows]
+
+    def put(self, user: User) -> User:
+        now = datetime.now(timezone.utc)
+        user = replace(user, created_at=user.created_at or now, updated_at=now)
+        row = asdict(user)
+        self.client.insert(self.table, [[*row.values(), time.time_ns()]], column_names=_COLUMNS)
+        return user
+
+
+def _user(row: dict) -> User:
+    row["disabled"], row["locked"] = bool(row["disabled"]), bool(row["locked"])
+    for key in ("created_at", "updated_at"):
+        if row[key] is not None and row[key].tzinfo is None:
+            row[key] = row[key].replace(tzinfo=timezone.utc)
+    return User(**row)
