@@ -13,6 +13,7 @@ audit record cannot be written raises ``AuditUnavailable`` and returns nothing (
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Iterator
@@ -30,7 +31,12 @@ from alpr.users import User, UserStore
 __all__ = ["Access", "AccessDenied", "AuditUnavailable", "Caller", "Grant"]
 
 _BAD_LOGON = "unknown user or wrong password"  # one message for both, so names cannot be probed
-_DUMMY_HASH = passwords.hash_password("a password nobody has, for equal logon timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against for unknown users, so their logon takes as long as a real one."""
+    return passwords.hash_password("a password nobody has, for equal logon timing")
 
 
 class AccessDenied(PermissionError):
@@ -90,7 +96,7 @@ class Access:
         caller = Caller("", client_ip)
         user = self.users.get(username)
         if user is None:
-            passwords.verify_password(password, _DUMMY_HASH)
+            passwords.verify_password(password, _dummy_hash())
             raise self._deny(None, username, "logon", _BAD_LOGON, caller)
         if user.disabled or user.locked:
             raise self._deny(user, username, "logon", users.refusal(user, date.today(), self.policy) or "", caller)

@@ -9,9 +9,14 @@ import os
 import sys
 from pathlib import Path
 
+from alpr import access_cli, hotlist_cli, storage_cli
 from alpr import config as config_mod
-from alpr import hotlist_cli, storage_cli
+from alpr.access import AccessDenied, AuditUnavailable
 from alpr.config import Config, ConfigError
+from alpr.evidence import EvidenceError
+from alpr.passwords import PasswordRejected
+from alpr.search import SearchError
+from alpr.users import UserError
 
 log = logging.getLogger("alpr")
 
@@ -258,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hotlist_cli.register(sub)
     storage_cli.register(sub)
+    access_cli.register(sub)
 
     ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
     ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")
@@ -286,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _say(f"configuration error: {exc}")
         return 2
-    return args.func(cfg, args)
+    try:
+        return args.func(cfg, args)
+    except (AccessDenied, AuditUnavailable) as exc:
+        _say(f"refused: {exc}")
+        return 3
+    except (SearchError, EvidenceError, UserError, PasswordRejected) as exc:
+        _say(f"error: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

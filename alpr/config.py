@@ -110,6 +110,7 @@ class PolicyConfig:
     session_idle_min: int = 30
     audit_read_limit: int = 10_000  # rows one audit search may return
     lapse_warning_days: int = 30  # the audit report lists certifications and reviews lapsing this soon
+    timezone: str = "America/Los_Angeles"  # the department's local time, for after-hours flags
     business_hours: str = "07:00-19:00"  # local time; other accesses are flagged as after hours
     plate_lookup_alert: int = 200  # plate lookups per user and day above this are flagged
     approver_ranks: str = "watch_commander,detective_bureau_lieutenant,division_commander"
@@ -205,7 +206,7 @@ def _apply(target: Any, values: Mapping[str, Any], prefix: str = "") -> None:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("ALPR_") or name in {"ALPR_CONFIG", "ALPR_HOTLIST_KEY"}:
+        if not name.startswith("ALPR_") or name in {"ALPR_CONFIG", "ALPR_HOTLIST_KEY", "ALPR_SESSION"}:
             continue
         rest = name[len("ALPR_") :].lower()
         if "__" in rest:

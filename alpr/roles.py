@@ -34,6 +34,7 @@ ACTIONS: dict[str, Action] = {
     "hold_evidence": Action(frozenset({OFFICER, ANALYST, APPROVER}), case=True),
     "release_evidence": Action(frozenset({APPROVER}), case=True),
     "export_evidence": Action(frozenset({ANALYST, APPROVER}), case=True),
+    "verify_evidence": Action(INVESTIGATORS | {AUDITOR}, purpose=False, lpr_data=False),
     # oversight
     "audit_search": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_report": Action(frozenset({AUDITOR}), lpr_data=False),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from alpr import db, evidence, read_export, retention, search
+from alpr import evidence, read_export, retention, search
+from alpr.access_cli import caller, open_access
 from alpr.config import Config
 
 
@@ -22,35 +22,28 @@ def _when(text: str) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
-def _client(cfg: Config):
-    client = db.connect(cfg)
-    db.migrate(client, cfg)
-    return client
-
-
-def _actor() -> str:
-    return getpass.getuser()
-
-
 def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
-    try:
-        q = search.SearchQuery(
-            plate=args.plate or "", fuzzy=args.fuzzy, since=args.since, until=args.until,
-            cameras=tuple(args.camera or ()), near=search.Near.parse(args.near) if args.near else None,
-            page=args.page, page_size=args.page_size)
-        search.build_sql(q, cfg.clickhouse.database)  # refuse a bad query before touching the database
-    except search.SearchError as exc:
-        _say(f"error: {exc}")
-        return 2
-    client = _client(cfg)
-    page = search.search(client, cfg.clickhouse.database, q)
+    access = open_access(cfg)
+    me = caller(cfg, args)
+    d = cfg.clickhouse.database
+    q = search.SearchQuery(
+        plate=args.plate or "", fuzzy=args.fuzzy, since=args.since, until=args.until,
+        cameras=tuple(args.camera or ()), near=search.Near.parse(args.near) if args.near else None,
+        page=args.page, page_size=args.page_size)
+    with access.use(me, "search_reads", terms=q.terms(), plates=[q.plate]) as grant:
+        page = search.search(access.users.client, d, q)
+        grant.rows = len(page.reads)
     if args.csv:
         Path(args.csv).write_text(read_export.to_csv(page.reads))
         _say(f"wrote {len(page.reads)} reads to {args.csv}")
     if args.html:
-        pics = search.images(client, cfg.clickhouse.database, [r.read_id for r in page.reads])
+        ids = [r.read_id for r in page.reads]
+        with access.use(me, "view_image", terms={"read_ids": ids}, plates=[r.plate for r in page.reads]) as grant:
+            pics = search.images(access.users.client, d, ids)
+            grant.rows = len(pics)
         title = f"Reads for {q.plate or 'all plates'}" + (" (misread-tolerant)" if q.fuzzy else "")
-        Path(args.html).write_text(read_export.to_html(page.reads, pics, title, footer=json.dumps(q.terms())))
+        footer = f"Searched by {grant.user.username} ({grant.user.organisation}) for: {me.purpose}"
+        Path(args.html).write_text(read_export.to_html(page.reads, pics, title, footer=footer))
         _say(f"wrote {len(page.reads)} reads with images to {args.html}")
     if args.json:
         print(json.dumps({"page": page.page, "more": page.more, "reads": [read_export.record(r) for r in page.reads]}))
@@ -64,15 +57,20 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_retention(cfg: Config, args: argparse.Namespace) -> int:
-    client = _client(cfg)
+    access = open_access(cfg)
+    client, d = access.users.client, cfg.clickhouse.database
     years = cfg.policy.retention_years
     if args.action == "enforce":
-        run = retention.enforce(client, cfg.clickhouse.database, years)
+        with access.use(caller(cfg, args), "retention_enforce", terms={"retention_years": years}) as grant:
+            run = retention.enforce(client, d, years)
+            grant.rows = run.reads_removed
         print(f"cutoff {run.cutoff:%Y-%m-%d %H:%M:%S} UTC ({years} years): removed {run.reads_removed} reads, "
               f"{run.images_removed} image rows, {run.hits_removed} hits, {run.plates_removed} plates; "
               f"{run.held_reads} reads held as evidence")
         return 0
-    rep = retention.report(client, cfg.clickhouse.database, years)
+    with access.use(caller(cfg, args), "retention_report") as grant:
+        rep = retention.report(client, d, years)
+        grant.rows = len(rep["months"])
     if args.json:
         print(json.dumps(rep, default=str))
         return 0
@@ -95,7 +93,10 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
     if args.action == "verify":
         expected = args.digest
         if args.recorded:
-            expected = evidence.recorded_digest(_client(cfg), cfg.clickhouse.database, Path(args.file))
+            access = open_access(cfg)
+            with access.use(caller(cfg, args), "verify_evidence", terms={"file": args.file}) as grant:
+                expected = evidence.recorded_digest(access.users.client, cfg.clickhouse.database, Path(args.file))
+                grant.rows = int(expected is not None)
             if expected is None:
                 _say("error: no export of this package is recorded in this database")
                 return 1
@@ -107,25 +108,37 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
             print(f"problem: {p}")
         print(f"package digest {v.package_sha256}: " + ("OK, every file intact" if v.ok else "FAILED"))
         return 0 if v.ok else 1
-    client = _client(cfg)
-    d = cfg.clickhouse.database
-    try:
-        if args.action == "hold":
-            held = evidence.hold(client, d, args.case, _actor(), args.reason, read_ids=args.read or [],
+    access = open_access(cfg)
+    me = caller(cfg, args)
+    client, d = access.users.client, cfg.clickhouse.database
+    if args.action == "hold":
+        terms = {"case": args.case, "reads": args.read or [], "plate": args.plate or "", "from": str(args.since or ""),
+                 "to": str(args.until or ""), "reason": args.reason}
+        with access.use(me, "hold_evidence", terms=terms, plates=[args.plate or ""]) as grant:
+            held = evidence.hold(client, d, args.case, grant.user.username, args.reason, read_ids=args.read or [],
                                  plate=args.plate or "", since=args.since, until=args.until)
-            print(f"case {args.case}: {len(held)} reads held")
-        elif args.action == "release":
-            released = evidence.release(client, d, args.case, _actor())
-            print(f"case {args.case}: {len(released)} reads released; they expire with the next enforcement "
-                  "if past the retention limit")
-        else:
-            r = evidence.export(client, d, args.case, _actor(), args.reason, Path(args.out))
-            print(f"case {r.case_id}: {r.reads} reads, {r.files} files written to {r.path}\n"
-                  f"export id {r.export_id}\npackage digest (SHA-256 of SHA256SUMS) {r.package_sha256}")
-    except evidence.EvidenceError as exc:
-        _say(f"error: {exc}")
-        return 2
+            grant.rows = len(held)
+        print(f"case {args.case}: {len(held)} reads held")
+    elif args.action == "release":
+        with access.use(me, "release_evidence", terms={"case": args.case}) as grant:
+            released = evidence.release(client, d, args.case, grant.user.username)
+            grant.rows = len(released)
+        print(f"case {args.case}: {len(released)} reads released; they expire with the next enforcement "
+              "if past the retention limit")
+    else:
+        with access.use(me, "export_evidence", terms={"case": args.case, "out": args.out, "reason": args.reason}) as g:
+            r = evidence.export(client, d, args.case, g.user.username, args.reason, Path(args.out))
+            g.rows = r.reads
+        print(f"case {r.case_id}: {r.reads} reads, {r.files} files written to {r.path}\n"
+              f"export id {r.export_id}\npackage digest (SHA-256 of SHA256SUMS) {r.package_sha256}")
     return 0
+
+
+def _why(p: argparse.ArgumentParser, case: bool = True) -> None:
+    """Every access states its purpose (refused and audited without one) and, where given, a case number."""
+    p.add_argument("--purpose", default="", help="why you need this (required)")
+    if case:
+        p.add_argument("--case", default="", help="case or incident number")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,6 +154,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--csv", metavar="FILE", help="write the page as CSV")
     s.add_argument("--html", metavar="FILE", help="write the page as an HTML page with the images")
     s.add_argument("--json", action="store_true", help="print the page as JSON")
+    _why(s)
     s.set_defaults(func=cmd_search)
 
     r = sub.add_parser("retention", help="enforce the retention limit, or report where it stands")
@@ -158,12 +172,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--from", dest="since", type=_when)
     h.add_argument("--to", dest="until", type=_when)
     h.add_argument("--reason", required=True)
+    _why(h, case=False)
     rel = esub.add_parser("release", help="release a case's holds")
     rel.add_argument("--case", required=True)
+    _why(rel, case=False)
     x = esub.add_parser("export", help="write a case's held reads as a verifiable zip package")
     x.add_argument("--case", required=True)
     x.add_argument("--out", required=True, metavar="FILE.zip")
     x.add_argument("--reason", required=True, help="why it is exported (court, prosecutor, ...)")
+    _why(x, case=False)
     v = esub.add_parser("verify", help="check a package: changed, missing or added files")
     v.add_argument("file")
     v.add_argument("--digest", help="the package digest on the custody receipt")

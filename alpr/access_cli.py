@@ -1,0 +1,289 @@
+"""``alpr login|logout|passwd``, ``alpr users ...`` and ``alpr audit ...``; the CLI's session handling.
+
+A logon stores the session token in a 0600 file under the data directory (or take it from
+``ALPR_SESSION``); every later command presents it with its purpose and case number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import json
+import os
+import sys
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import redis
+
+from alpr import audit_report, db, passwords, roles
+from alpr.access import Access, Caller
+from alpr.audit import AuditRecord
+from alpr.config import Config
+from alpr.users import User, UserError, check_new, check_role
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def open_access(cfg: Config) -> Access:
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    return Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
+
+
+def _token_file(cfg: Config) -> Path:
+    return Path(cfg.data_dir) / "sessions" / f"{getpass.getuser()}.token"
+
+
+def client_ip() -> str:
+    """Where the person at this terminal connects from: the SSH client, else this machine."""
+    ssh = os.environ.get("SSH_CLIENT", "").split()
+    return ssh[0] if ssh else "127.0.0.1"
+
+
+def caller(cfg: Config, args: argparse.Namespace) -> Caller:
+    token = os.environ.get("ALPR_SESSION", "")
+    if not token and _token_file(cfg).is_file():
+        token = _token_file(cfg).read_text().strip()
+    return Caller(token, client_ip(), purpose=getattr(args, "purpose", None) or "",
+                  case_id=getattr(args, "case", None) or "")
+
+
+def _read_password(args: argparse.Namespace, prompt: str = "Password: ", confirm: bool = False) -> str:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Again: ") != first:
+        raise UserError("the passwords differ")
+    return first
+
+
+def _date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _when(text: str) -> datetime:
+    d = datetime.fromisoformat(text)
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+# -- logon -----------------------------------------------------------------------------------------
+
+def cmd_login(cfg: Config, args: argparse.Namespace) -> int:
+    access = open_access(cfg)
+    token = access.logon(args.username, _read_password(args), client_ip())
+    path = _token_file(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    _say(f"logged on as {args.username}; the session ends after {cfg.policy.session_idle_min} minutes idle "
+         f"or {cfg.policy.session_hours} hours")
+    return 0
+
+
+def cmd_logout(cfg: Config, args: argparse.Namespace) -> int:
+    open_access(cfg).logout(caller(cfg, args))
+    _token_file(cfg).unlink(missing_ok=True)
+    _say("logged out")
+    return 0
+
+
+def cmd_passwd(cfg: Config, args: argparse.Namespace) -> int:
+    access = open_access(cfg)
+    old = _read_password(args, "Current password: ")
+    new = _read_password(args, "New password: ", confirm=not args.password_stdin)
+    access.change_password(caller(cfg, args), old, new)
+    _say("password changed")
+    return 0
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+def _show(u: User) -> dict:
+    d = {k: (str(v) if isinstance(v, (date, datetime)) else v) for k, v in u.__dict__.items() if k != "password_hash"}
+    return d
+
+
+def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
+    access = open_access(cfg)
+    me = caller(cfg, args)
+    action = args.action
+    if action in ("list", "show"):
+        with access.use(me, "view_users", terms={"command": action, "username": getattr(args, "username", "")}) as g:
+            found = access.users.all() if action == "list" else [access.users.get(args.username)]
+            found = [u for u in found if u]
+            g.rows = len(found)
+        if action == "show" and not found:
+            _say(f"no user {args.username}")
+            return 1
+        for u in found:
+            print(json.dumps(_show(u)) if action == "show" else
+                  f"{u.username:20} {u.role:10} {u.organisation:24} " + ("disabled" if u.disabled else "locked"
+                                                                          if u.locked else "active"))
+        return 0
+    if action == "roles":
+        for name, allowed, purpose, case in roles.table():
+            print(f"{name:22} {','.join(allowed):48} {'purpose' if purpose else '':8} {'case' if case else ''}")
+        return 0
+
+    terms = {k: str(v) for k, v in vars(args).items()
+             if k not in ("func", "command", "config", "verbose", "password_stdin") and v is not None}
+    if action == "add":
+        check_new(args.username, args.role, args.rank or "", cfg.policy)
+        password = _read_password(args, "New user's password: ", confirm=not args.password_stdin)
+        passwords.check_policy(password, args.username, cfg.policy.password_min_length)
+        user = User(args.username, args.name, args.org, args.role, rank=args.rank or "",
+                    password_hash=passwords.hash_password(password))
+        if access.bootstrap_allowed():
+            if args.role != roles.ADMIN:
+                raise UserError("the first user must be an admin")
+            access.users.put(user)
+            access.audit.write(AuditRecord(username=f"bootstrap:{getpass.getuser()}", action="manage_users",
+                                           outcome="allowed", reason="first user", client_ip=me.client_ip,
+                                           terms=terms))
+        else:
+            with access.use(me, "manage_users", terms=terms):
+                if access.users.get(args.username):
+                    raise UserError(f"user {args.username} exists")
+                access.users.put(user)
+        _say(f"added {args.username} ({args.role}); record training, certification and policy review before "
+             "the first logon")
+        return 0
+
+    with access.use(me, "manage_users", terms=terms) as g:
+        user = access.users.get(args.username)
+        if user is None:
+            raise UserError(f"no user {args.username}")
+        if action == "disable":
+            user = replace(user, disabled=True)
+        elif action == "enable":
+            user = replace(user, disabled=False)
+        elif action == "unlock":
+            user = replace(user, locked=False)
+        elif action == "set-role":
+            check_role(args.role, args.rank or "", cfg.policy)
+            user = replace(user, role=args.role, rank=args.rank or "")
+        elif action == "record-training":
+            user = replace(user, trained_at=args.date)
+        elif action == "record-certification":
+            user = replace(user, certified_until=args.until)
+        elif action == "record-policy-review":
+            user = replace(user, policy_reviewed_at=args.date)
+        elif action == "record-contractor-vetting":
+            user = replace(user, vetted_at=args.date, waiver_signed_at=args.waiver_signed)
+        access.users.put(user)
+        if action in ("disable", "set-role"):
+            access.sessions.end_all(user.username)
+        g.rows = 1
+    _say(f"{args.username}: {action} recorded")
+    return 0
+
+
+# -- audit -----------------------------------------------------------------------------------------
+
+def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
+    access = open_access(cfg)
+    me = caller(cfg, args)
+    if args.action == "verify":
+        with access.use(me, "audit_verify") as g:
+            n, problems = access.audit.verify()
+            g.rows = n
+        for p in problems:
+            print(f"problem: {p}")
+        print(f"{n} records: " + ("chain intact" if not problems else f"{len(problems)} PROBLEMS"))
+        return 0 if not problems else 1
+    if args.action == "search":
+        terms = {k: str(v) for k, v in (("user", args.user), ("plate", args.plate), ("action", args.what),
+                                         ("outcome", args.outcome), ("from", args.since), ("to", args.until)) if v}
+        with access.use(me, "audit_search", terms=terms, plates=[args.plate] if args.plate else []) as g:
+            rows = access.audit.search(username=args.user or "", plate=args.plate or "", action=args.what or "",
+                                       outcome=args.outcome or "", since=args.since, until=args.until,
+                                       limit=cfg.policy.audit_read_limit)
+            g.rows = len(rows)
+        if args.csv:
+            out = io.StringIO()
+            w = csv.DictWriter(out, list(rows[0]) if rows else ["seq"], lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+            Path(args.csv).write_text(out.getvalue())
+            _say(f"wrote {len(rows)} records to {args.csv}")
+        else:
+            for r in rows:
+                print(f"{r['seq']:>7} {r['at']:%Y-%m-%d %H:%M:%S} {r['username']:16} {r['client_ip']:15} "
+                      f"{r['action']:18} {r['outcome']:8} {r['purpose'][:30]:30} {','.join(r['plates'])} {r['reason']}")
+        return 0
+    with access.use(me, "audit_report", terms={"from": str(args.since), "to": str(args.until)}) as g:
+        report = audit_report.build(access, cfg.policy, args.since, args.until)
+        paths = audit_report.write(report, Path(args.out))
+        g.rows = report["records"]
+    for p in paths:
+        _say(f"wrote {p}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lg = sub.add_parser("login", help="log on (the session lasts 12 hours, 30 minutes idle)")
+    lg.add_argument("username")
+    lg.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    lg.set_defaults(func=cmd_login)
+    sub.add_parser("logout", help="end the session").set_defaults(func=cmd_logout)
+    pw = sub.add_parser("passwd", help="change your password")
+    pw.add_argument("--password-stdin", action="store_true", help="current, then new password, one per line")
+    pw.set_defaults(func=cmd_passwd)
+
+    u = sub.add_parser("users", help="people, roles, training, certification and policy review (admins)")
+    us = u.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = us.add_parser("add", help="add a user (the first user must be an admin)")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="full name")
+    add.add_argument("--org", required=True, help="organisation")
+    add.add_argument("--role", required=True, choices=roles.ROLES)
+    add.add_argument("--rank", help="approvers: the approving rank")
+    add.add_argument("--password-stdin", action="store_true")
+    us.add_parser("list", help="every user and their state")
+    us.add_parser("roles", help="the table of actions and the roles allowed each")
+    for name, text in (("show", "one user"), ("disable", "refuse all access"), ("enable", "allow access again"),
+                       ("unlock", "unlock after failed logons")):
+        us.add_parser(name, help=text).add_argument("username")
+    sr = us.add_parser("set-role", help="change a user's role")
+    sr.add_argument("username")
+    sr.add_argument("--role", required=True, choices=roles.ROLES)
+    sr.add_argument("--rank")
+    today = date.today()
+    for name, text in (("record-training", "training completed"), ("record-policy-review", "use policy reviewed")):
+        p = us.add_parser(name, help=text)
+        p.add_argument("username")
+        p.add_argument("--date", type=_date, default=today, help="when (default today)")
+    rc = us.add_parser("record-certification", help="CLETS certification and its expiry")
+    rc.add_argument("username")
+    rc.add_argument("--until", type=_date, required=True, help="expiry date")
+    rv = us.add_parser("record-contractor-vetting", help="contractor vetted and waiver signed")
+    rv.add_argument("username")
+    rv.add_argument("--date", type=_date, default=today, help="vetting date (default today)")
+    rv.add_argument("--waiver-signed", type=_date, required=True, help="date the waiver was signed")
+    u.set_defaults(func=cmd_users)
+
+    a = sub.add_parser("audit", help="the access log: verify the chain, search it, report on it (auditors)")
+    asub = a.add_subparsers(dest="action", required=True, metavar="ACTION")
+    v = asub.add_parser("verify", help="detect changed, deleted, inserted or cut-off records")
+    s = asub.add_parser("search", help="search the access log")
+    s.add_argument("--user")
+    s.add_argument("--plate", help="accesses that named this plate")
+    s.add_argument("--action", dest="what")
+    s.add_argument("--outcome", choices=["allowed", "denied", "error"])
+    s.add_argument("--from", dest="since", type=_when)
+    s.add_argument("--to", dest="until", type=_when)
+    s.add_argument("--csv", metavar="FILE")
+    r = asub.add_parser("report", help="accesses per user and purpose, denials, red flags: CSV and HTML")
+    r.add_argument("--from", dest="since", type=_when, required=True)
+    r.add_argument("--to", dest="until", type=_when, required=True)
+    r.add_argument("--out", default="audit-report", help="folder for report.html and the CSV files")
+    for p in (v, s, r):
+        p.add_argument("--purpose", default="", help="why you are reading the access log (required)")
+    a.set_defaults(func=cmd_audit)

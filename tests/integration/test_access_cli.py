@@ -1,0 +1,165 @@
+"""The CLI end to end: bootstrap, users, logon, purpose, and proof that every command touching LPR
+data (or the access log) writes an audit record, when allowed and when denied."""
+
+import io
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import redis
+
+from alpr import db
+from alpr.access import Access
+from alpr.cli import build_parser, main
+from tests.integration.test_storage import make_read, store
+
+PASSWORD = "correct-horse-battery-staple-91"
+TODAY = date.today()
+
+# Every `alpr` command, classified. A new command fails test_every_command_is_classified until it is
+# added here: LPR commands with the audit action they must record.
+LPR_COMMANDS = {
+    ("search",): "search_reads",
+    ("evidence", "hold"): "hold_evidence",
+    ("evidence", "release"): "release_evidence",
+    ("evidence", "export"): "export_evidence",
+    ("audit", "verify"): "audit_verify",
+    ("audit", "search"): "audit_search",
+    ("audit", "report"): "audit_report",
+    ("retention", "enforce|report"): "retention_enforce",
+    ("sql",): "run_sql",
+}
+OTHER_COMMANDS = {  # why each of these needs no purpose
+    "config", "stack", "db", "simulate", "ingest", "run", "hotlist", "eval", "demo",  # operations, no LPR reads
+    "login", "logout", "passwd", "users",  # account events: audited, no LPR data
+}
+
+
+def subcommands() -> set[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return set(sub.choices)
+
+
+def test_every_command_is_classified():
+    top = {k[0] for k in LPR_COMMANDS}
+    assert subcommands() == top | OTHER_COMMANDS
+
+
+@pytest.fixture
+def cli(cfg, monkeypatch, tmp_path):
+    """Run `alpr ...` against the test's services as a given user; returns (exit code, stdout)."""
+    for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
+                       "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
+                       "ALPR_CLICKHOUSE__DATABASE": cfg.clickhouse.database}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    tokens: dict[str, str] = {}
+
+    def run(*argv: str, user: str | None = None, stdin: str = "") -> int:
+        monkeypatch.setenv("ALPR_SESSION", tokens[user] if user else "no-session")
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        return main(list(argv))
+
+    def login(user: str, password: str = PASSWORD) -> int:
+        rc = run("login", user, "--password-stdin", stdin=password + "\n")
+        if rc == 0:
+            tokens[user] = next((Path(cfg.data_dir) / "sessions").glob("*.token")).read_text()
+        return rc
+
+    run.login = login
+    return run
+
+
+def access_for(cfg) -> Access:
+    client = db.connect(cfg)
+    return Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
+
+
+def add_user(cli, name: str, role: str, *extra: str) -> None:
+    assert cli("users", "add", name, "--name", name.title(), "--org", "City PD", "--role", role, *extra,
+               "--password-stdin", user="chief", stdin=PASSWORD + "\n") == 0
+    for cmd in (("record-training", name), ("record-policy-review", name),
+                ("record-certification", name, "--until", str(TODAY + timedelta(days=200)))):
+        assert cli("users", *cmd, user="chief") == 0
+
+
+def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_path):
+    # the first user must be an admin, and may be created without a session
+    assert cli("users", "add", "chief", "--name", "Chief", "--org", "City PD", "--role", "officer",
+               "--password-stdin", stdin=PASSWORD + "\n") == 2
+    assert cli("users", "add", "chief", "--name", "Chief", "--org", "City PD", "--role", "admin",
+               "--password-stdin", stdin=PASSWORD + "\n") == 0
+    assert cli.login("chief") == 3  # not yet trained or certified: refused with the reason
+    assert "training not recorded" in capsys.readouterr().err
+    acc = access_for(cfg)
+    from dataclasses import replace
+    acc.users.put(replace(acc.users.get("chief"), trained_at=TODAY, certified_until=TODAY + timedelta(days=90),
+                          policy_reviewed_at=TODAY))
+    assert cli.login("chief") == 0
+    # a weak password is refused
+    assert cli("users", "add", "weak.one", "--name", "W", "--org", "City PD", "--role", "officer",
+               "--password-stdin", user="chief", stdin="password123456\n") == 2
+    add_user(cli, "det.ortiz", "officer")
+    add_user(cli, "ana.berg", "analyst")
+    add_user(cli, "aud.kahn", "auditor")
+    add_user(cli, "lt.ross", "approver", "--rank", "watch_commander")
+    for u in ("det.ortiz", "ana.berg", "aud.kahn", "lt.ross"):
+        assert cli.login(u) == 0
+
+    client = db.connect(cfg)
+    now = datetime.now(timezone.utc)
+    store(client, cfg, [make_read("7ABC123", now - timedelta(days=1), n=i) for i in range(3)])
+    capsys.readouterr()
+
+    def audited(*argv: str, user: str, rc: int, action: str, outcome: str) -> dict:
+        before = acc.audit.search(limit=1)[0]["seq"]
+        assert cli(*argv, user=user) == rc, capsys.readouterr().err
+        new = [r for r in acc.audit.search(limit=50) if r["seq"] > before]
+        assert any(r["action"] == action and r["outcome"] == outcome for r in new), new
+        return next(r for r in new if r["action"] == action)
+
+    # every LPR command, denied (wrong role or no purpose) and allowed
+    rec = audited("search", "7ABC123", user="det.ortiz", rc=3, action="search_reads", outcome="denied")
+    assert rec["reason"] == "a purpose is required" and rec["plates"] == ["7ABC123"]
+    rec = audited("search", "7ABC123", "--purpose", "robbery follow-up", "--case", "26-100", "--html", "r.html",
+                  user="det.ortiz", rc=0, action="search_reads", outcome="allowed")
+    assert (rec["rows"], rec["case_id"], rec["organisation"]) == (3, "26-100", "City PD")
+    assert (tmp_path / "r.html").read_text().count("data:image/jpeg") == 6
+    audited("search", "7ABC123", "--purpose", "curious", user=None, rc=3, action="search_reads", outcome="denied")
+    audited("evidence", "hold", "--case", "26-100", "--plate", "7ABC123", "--from", str(now - timedelta(days=2)),
+            "--to", str(now), "--reason", "robbery", "--purpose", "preserve", user="aud.kahn", rc=3,
+            action="hold_evidence", outcome="denied")
+    audited("evidence", "hold", "--case", "26-100", "--plate", "7ABC123", "--from", str(now - timedelta(days=2)),
+            "--to", str(now), "--reason", "robbery", "--purpose", "preserve", user="det.ortiz", rc=0,
+            action="hold_evidence", outcome="allowed")
+    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "court",
+            user="det.ortiz", rc=3, action="export_evidence", outcome="denied")
+    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "court",
+            user="ana.berg", rc=0, action="export_evidence", outcome="allowed")
+    assert cli("evidence", "verify", "p.zip") == 0
+    audited("evidence", "release", "--case", "26-100", "--purpose", "case closed", user="det.ortiz", rc=3,
+            action="release_evidence", outcome="denied")
+    audited("evidence", "release", "--case", "26-100", "--purpose", "case closed", user="lt.ross", rc=0,
+            action="release_evidence", outcome="allowed")
+    audited("retention", "enforce", user="ana.berg", rc=3, action="retention_enforce", outcome="denied")
+    audited("retention", "enforce", user="chief", rc=0, action="retention_enforce", outcome="allowed")
+    audited("retention", "report", user="chief", rc=0, action="retention_report", outcome="allowed")
+    for sub in (("verify",), ("search", "--plate", "7ABC123"), ("report", "--from", str(now - timedelta(days=1)),
+                                                                    "--to", str(now + timedelta(days=1)))):
+        action = f"audit_{sub[0]}"
+        audited("audit", *sub, "--purpose", "quarterly audit", user="det.ortiz", rc=3, action=action, outcome="denied")
+        audited("audit", *sub, user="aud.kahn", rc=3, action=action, outcome="denied")  # no purpose
+        audited("audit", *sub, "--purpose", "quarterly audit", user="aud.kahn", rc=0, action=action, outcome="allowed")
+
+    report = (tmp_path / "audit-report" / "report.html").read_text()
+    assert "Denied attempts" in report and "<svg" in report
+    denied_csv = (tmp_path / "audit-report" / "denied.csv").read_text()
+    assert "a purpose is required" in denied_csv
+    assert "det.ortiz" in (tmp_path / "audit-report" / "per_user_purpose.csv").read_text()
+
+    # account changes are audited; disabling a user ends their session
+    assert cli("users", "disable", "det.ortiz", user="chief") == 0
+    assert cli("search", "7ABC123", "--purpose", "x", user="det.ortiz") == 3
+    assert acc.audit.verify()[1] == []
