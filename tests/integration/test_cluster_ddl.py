@@ -1,6 +1,7 @@
 """The production cluster DDL in infra/clickhouse/cluster cannot run on chDB (no Keeper, no cluster,
 no access management), so these tests check what chDB can: that every statement parses, that the
-tables are the migrated tables in another engine, and that the grants keep analysts read-only."""
+tables are the migrated tables in another engine, and that the grants keep analysts read-only,
+password hashes from auditors and the audit log append-only."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ CLUSTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "cl
 TABLES, ACCESS = CLUSTER_DIR / "01_tables.sql", CLUSTER_DIR / "02_access.sql"
 ON_CLUSTER = "ON CLUSTER '{cluster}'"
 LPR_TABLES = ("reads", "read_images", "hits", "plates")
+ROLES = {"alpr_admin", "alpr_ingest", "alpr_analyst", "alpr_auditor", "alpr_app"}
+# Privileges that change or remove what a table holds, by group or one by one ("DELETE" is ClickHouse's
+# alias of ALTER DELETE, in case the formatter keeps it).
+REWRITES = ("ALL", "ALTER", "DROP", "TRUNCATE", "DELETE", "UPDATE")
 
 
 def render(sql: str, **values: object) -> str:
@@ -133,19 +138,40 @@ def test_schema_migrations_records_every_migration(cfg):
     assert recorded == [(version, name) for version, name, _ in db.migrations()]
 
 
-def grants(client: Client, cfg: Config) -> dict[str, list[tuple[set[str], str]]]:
-    """{role: [(privileges, table)]} from the GRANT statements, read in ClickHouse's own formatting."""
-    out: dict[str, list[tuple[set[str], str]]] = {}
+Grant = tuple[set[str], str, tuple[str, ...] | None]
+
+
+def access(client: Client, cfg: Config) -> list[tuple[str, str, set[str], str, tuple[str, ...] | None]]:
+    """(GRANT or REVOKE, role, privileges, table, columns or None) for every GRANT and REVOKE statement,
+    in file order, read in ClickHouse's own formatting."""
+    out = []
     for statement in statements(ACCESS, cfg):
-        if not statement.startswith("GRANT"):
+        if not statement.startswith(("GRANT", "REVOKE")):
             continue
         text = canonical(client, statement)
-        m = re.fullmatch(r"GRANT ON CLUSTER `\{cluster\}` (?P<privs>[A-Z ,]+) ON (?P<target>[\w*]+\.[\w*]+) "
-                         r"TO (?P<roles>[\w, ]+)", text)
-        assert m, f"keep one privilege list and one table per GRANT, without GRANT OPTION or role grants: {text}"
-        for role in m["roles"].split(", "):
-            out.setdefault(role, []).append(({p.strip() for p in m["privs"].split(",")}, m["target"]))
+        m = re.fullmatch(r"(?P<verb>GRANT|REVOKE) ON CLUSTER `\{cluster\}` (?P<privs>[A-Z ,]+?)"
+                         r"(?:\((?P<columns>[\w, ]+)\))? ON (?P<target>[\w*]+\.[\w*]+) "
+                         r"(?P<to>TO|FROM) (?P<roles>[\w, ]+)", text)
+        assert m and (m["verb"], m["to"]) in {("GRANT", "TO"), ("REVOKE", "FROM")}, \
+            f"keep one privilege list and one table per GRANT or REVOKE, without GRANT OPTION or role grants: {text}"
+        privs = {p.strip() for p in m["privs"].split(",")}
+        columns = tuple(c.strip() for c in m["columns"].split(",")) if m["columns"] else None
+        assert columns is None or len(privs) == 1, f"a column list for one privilege only: {text}"
+        out.extend((m["verb"], role, privs, m["target"], columns) for role in m["roles"].split(", "))
     return out
+
+
+def grants(client: Client, cfg: Config, verb: str = "GRANT") -> dict[str, list[Grant]]:
+    """{role: [(privileges, table, columns or None)]} from the GRANT (or REVOKE) statements."""
+    out: dict[str, list[Grant]] = {}
+    for v, role, privs, target, columns in access(client, cfg):
+        if v == verb:
+            out.setdefault(role, []).append((privs, target, columns))
+    return out
+
+
+def rewrites(privs: set[str]) -> set[str]:
+    return {p for p in privs if any(w in p.split() for w in REWRITES)}
 
 
 def profiles(client: Client, cfg: Config) -> dict[str, tuple[dict[str, str], str]]:
@@ -165,25 +191,114 @@ def test_analysts_only_read_the_lpr_tables(cfg):
     client = db.connect(cfg)
     d = cfg.clickhouse.database
     by_role = grants(client, cfg)
-    assert set(by_role) == {"alpr_admin", "alpr_ingest", "alpr_analyst", "alpr_auditor"}
+    assert set(by_role) == ROLES
 
     analyst = by_role["alpr_analyst"]
-    assert all(privs == {"SELECT"} for privs, _ in analyst), analyst
-    assert {t for _, t in analyst} == {f"{d}.{t}{s}" for t in LPR_TABLES for s in ("", "_local")}
-    forbidden = ("evidence", "retention", "audit", "schema_migrations", "system.", "*")
-    assert not [t for _, t in analyst if any(f in t for f in forbidden)]
+    assert all(privs == {"SELECT"} and cols is None for privs, _, cols in analyst), analyst
+    assert {t for _, t, _ in analyst} == {f"{d}.{t}{s}" for t in LPR_TABLES for s in ("", "_local")}
+    forbidden = ("evidence", "retention", "audit", "users", "schema_migrations", "system.", "*")
+    assert not [t for _, t, _ in analyst if any(f in t for f in forbidden)]
 
     auditor = by_role["alpr_auditor"]
-    assert all(privs == {"SELECT"} for privs, _ in auditor), auditor
-    assert not [t for _, t in auditor if any(t.startswith(f"{d}.{lpr}") for lpr in LPR_TABLES)]
+    assert all(privs == {"SELECT"} for privs, _, _ in auditor), auditor
+    assert not [t for _, t, _ in auditor if any(t.startswith(f"{d}.{lpr}") for lpr in LPR_TABLES)]
 
     ingest = by_role["alpr_ingest"]
-    writes = {t for privs, t in ingest if privs & {"ALL", "ALTER", "DROP", "TRUNCATE", "ALTER UPDATE", "ALTER DELETE"}}
+    writes = {t for privs, t, _ in ingest if rewrites(privs)}
     assert not writes, f"ingest only inserts: {writes}"
-    assert {t for privs, t in ingest if "SELECT" in privs} == {f"{d}.schema_migrations"}
+    assert {t for privs, t, _ in ingest if "SELECT" in privs} == {f"{d}.schema_migrations"}
+    assert not [t for _, t, _ in ingest if t in (f"{d}.audit_log", f"{d}.users")]
 
     for statement in statements(TABLES, cfg) + statements(ACCESS, cfg):
-        assert not re.search(r"CREATE USER|IDENTIFIED|PASSWORD", statement, re.I), "no users or secrets in the files"
+        # \b: the users table's password_hash column is no secret.
+        assert not re.search(r"CREATE USER|IDENTIFIED|\bPASSWORD\b", statement, re.I), "no users or secrets in the files"
+
+
+def test_auditors_never_see_password_hashes(cfg):
+    """Auditors read the audit log and the accounts it names, every users column but password_hash."""
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    d = cfg.clickhouse.database
+    auditor = grants(client, cfg)["alpr_auditor"]
+    assert {t for _, t, _ in auditor} == {f"{d}.evidence_holds", f"{d}.evidence_exports", f"{d}.retention_runs",
+                                          "system.query_log", f"{d}.audit_log", f"{d}.users"}
+    assert [cols for _, t, cols in auditor if t == f"{d}.audit_log"] == [None]
+    users = [cols for _, t, cols in auditor if t == f"{d}.users"]
+    assert len(users) == 1 and users[0] is not None, "auditors get a column list on users, never the whole table"
+    columns = [r[0] for r in rows(client, "SELECT name FROM system.columns WHERE database = %(d)s AND table = 'users' "
+                                          "ORDER BY position", d)]
+    assert "password_hash" in columns
+    assert sorted(users[0]) == sorted(c for c in columns if c != "password_hash"), \
+        "auditors get every users column except password_hash (a new column needs adding to the grant)"
+
+    # Only the administrator and the application read password hashes.
+    for role, gs in grants(client, cfg).items():
+        if role not in ("alpr_admin", "alpr_app", "alpr_auditor"):
+            assert not [t for privs, t, _ in gs if t in (f"{d}.users", f"{d}.*", "*.*") and privs & {"SELECT", "ALL"}]
+
+
+def test_audit_log_is_append_only(cfg):
+    """Nobody may change or remove an audit record: the application appends and reads, auditors read,
+    and the administrator's ALL on the database is revoked on the audit log (and DROP DATABASE, which
+    would take it along). A REVOKE only holds after the GRANT it narrows, so the order is checked too."""
+    client = db.connect(cfg)
+    d = cfg.clickhouse.database
+    audit, everything = f"{d}.audit_log", (f"{d}.*", "*.*")
+    statements_in_order = access(client, cfg)
+    by_role, revoked = grants(client, cfg), grants(client, cfg, "REVOKE")
+
+    for role, gs in by_role.items():
+        direct = set().union(*[privs for privs, t, _ in gs if t == audit])
+        assert direct <= {"SELECT", "INSERT"}, f"{role} may rewrite the audit log: {direct}"
+        assert not [t for _, t, _ in gs if t.startswith(f"{d}.audit_log_")], "the audit log is one full-copy table"
+        wide = set().union(*[privs for privs, t, _ in gs if t in everything])
+        if not rewrites(wide) and "INSERT" not in wide:
+            continue
+        assert wide & {"ALL"}, f"{role}: grant ALL or narrow privileges, nothing in between on {everything}"
+        taken = set().union(*[privs for privs, t, _ in revoked.get(role, []) if t == audit])
+        assert {"INSERT", "ALTER", "TRUNCATE", "DROP TABLE"} <= taken, f"{role} keeps rights on the audit log: {taken}"
+        taken_db = set().union(*[privs for privs, t, _ in revoked.get(role, []) if t == f"{d}.*"])
+        assert "DROP DATABASE" in taken_db, f"{role} may drop the database and the audit log with it"
+        last_grant = max(i for i, (v, r, privs, t, _) in enumerate(statements_in_order)
+                         if v == "GRANT" and r == role and t in everything)
+        first_revoke = min(i for i, (v, r, *_) in enumerate(statements_in_order) if v == "REVOKE" and r == role)
+        assert first_revoke > last_grant, f"{role}: a REVOKE before the GRANT it narrows is undone by it"
+    assert set(revoked) <= {"alpr_admin"}, revoked
+    assert all(v == "GRANT" or t in (audit, f"{d}.*") for v, _, _, t, _ in statements_in_order)
+
+    writers = {role for role, gs in by_role.items() for privs, t, _ in gs if t == audit and "INSERT" in privs}
+    assert writers == {"alpr_app"}, "only the application appends to the audit log"
+    readers = {role for role, gs in by_role.items() for privs, t, _ in gs if t == audit and "SELECT" in privs}
+    assert readers == {"alpr_app", "alpr_auditor"}
+
+
+def test_application_role(cfg):
+    """alpr_app: reads the LPR tables, mutates only their local tables (holds, retention), reads and
+    appends to the record tables, and never alters the audit log or anything else."""
+    client = db.connect(cfg)
+    d = cfg.clickhouse.database
+    app = grants(client, cfg)["alpr_app"]
+    assert all(cols is None for *_, cols in app), "the application reads whole tables (it checks passwords)"
+    by_table: dict[str, set[str]] = {}
+    for privs, t, _ in app:
+        by_table.setdefault(t, set()).update(privs)
+
+    lpr = {f"{d}.{t}{s}" for t in LPR_TABLES for s in ("", "_local")}
+    assert {t for t, privs in by_table.items() if "SELECT" in privs} >= lpr
+    records = ("users", "audit_log", "evidence_holds", "evidence_exports", "retention_runs")
+    for name in records:
+        assert by_table[f"{d}.{name}"] == {"SELECT", "INSERT"}, name
+    assert not rewrites(by_table[f"{d}.audit_log"])
+
+    altered = {t: rewrites(privs) for t, privs in by_table.items() if rewrites(privs)}
+    assert set(altered) == {f"{d}.{t}_local" for t in LPR_TABLES}, "mutations go to the local LPR tables only"
+    assert all(privs <= {"ALTER UPDATE", "ALTER DELETE"} for privs in altered.values()), altered
+    assert all("ALTER DELETE" in privs for privs in altered.values())
+    inserts = {t for t, privs in by_table.items() if "INSERT" in privs}
+    assert inserts == {f"{d}.{name}" for name in records}, "reads, images and hits are written by ingest only"
+    assert not [t for t in by_table if t.startswith("system.")]
+    assert by_table.get("*.*", set()) <= {"CLUSTER"}
+    assert by_table.get(f"{d}.*", set()) <= {"CREATE DATABASE"}
 
 
 def test_analyst_profile_is_read_only_and_logged(cfg):

@@ -1,5 +1,5 @@
 -- Production shape of the storage schema on a ClickHouse server cluster: the tables of
--- infra/clickhouse/migrations (0001 + 0002, their final state) as Replicated* tables, with a
+-- infra/clickhouse/migrations (0001 to 0003, their final state) as Replicated* tables, with a
 -- Distributed table under each application name, so `alpr` reads and writes the same names
 -- ({db}.reads, {db}.hits, ...) on chDB and on the cluster.
 --
@@ -17,10 +17,11 @@
 --   full copy   <name> (Replicated*, one Keeper path for the whole cluster, no Distributed table):
 --               every node holds every row. Small record tables that jobs must read whole from any
 --               node: evidence holds (retention re-applies them on each shard's reads in one local
---               mutation), evidence exports, retention runs and schema_migrations (migrate() reads
---               it on whichever node it connects to). A Distributed table over a full copy would
---               return each row once per shard, so there is none. {replica} must be unique across the
---               whole cluster for these (the host name is).
+--               mutation), evidence exports, retention runs, users, the audit log and
+--               schema_migrations (migrate() reads it on whichever node it connects to). A
+--               Distributed table over a full copy would return each row once per shard, so there
+--               is none. {replica} must be unique across the whole cluster for these (the host name
+--               is).
 --
 -- Sharding keys follow each table's deduplication key, so rows that replace each other (a replayed
 -- insert) always land on the same shard and ReplacingMergeTree and FINAL still collapse them:
@@ -175,9 +176,62 @@ CREATE TABLE IF NOT EXISTS {db}.retention_runs ON CLUSTER '{cluster}'
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/retention_runs', '{replica}')
 ORDER BY run_at;
 
--- audit_log: its cluster form goes here once its migration lands. Choose then between a full
--- copy (like the tables above) and a sharded table, and grant the auditor SELECT on it in
--- 02_access.sql. The parity test fails until it is here.
+-- The people allowed in (0003): one row per user, every change a newer version of the row. Read on
+-- every login and request from whichever node the application reaches. Holds password hashes:
+-- 02_access.sql grants auditors every column but password_hash.
+CREATE TABLE IF NOT EXISTS {db}.users ON CLUSTER '{cluster}'
+(
+    username            String,
+    full_name           String,
+    organisation        String,
+    role                LowCardinality(String),
+    rank                String,
+    password_hash       String,
+    disabled            UInt8,
+    locked              UInt8,
+    trained_at          Nullable(Date),
+    certified_until     Nullable(Date),
+    policy_reviewed_at  Nullable(Date),
+    vetted_at           Nullable(Date),
+    waiver_signed_at    Nullable(Date),
+    created_at          DateTime64(3, 'UTC'),
+    updated_at          DateTime64(3, 'UTC'),
+    version             UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/users', '{replica}', version)
+ORDER BY username;
+
+-- The audit log (0003): every access decision and account event, append-only and hash-chained
+-- (hash = SHA-256 of the previous hash and the record, alpr.audit), no TTL. A full copy, not
+-- sharded, because it is one chain with one global sequence: the application numbers the records
+-- under a Redis lock, and each record's hash covers the one before it. Sharded, the chain would be
+-- scattered over the shards and only a cross-shard merge by seq could check it; as a full copy
+-- every node holds the whole chain and can verify it on its own, and a tampered replica stands out
+-- against the others. It is small (one row of text per decision, far less than the reads it
+-- describes), so a copy per node costs little. A replica that lags shows a chain cut short until it
+-- catches up (SYSTEM SYNC REPLICA first when verifying). Nobody may change or remove a record:
+-- 02_access.sql grants the application INSERT and SELECT only, and revokes the rest from alpr_admin.
+CREATE TABLE IF NOT EXISTS {db}.audit_log ON CLUSTER '{cluster}'
+(
+    seq           UInt64,
+    at            DateTime64(3, 'UTC'),
+    username      String,
+    organisation  String,
+    role          LowCardinality(String),
+    client_ip     String,
+    action        LowCardinality(String),
+    terms         String,
+    plates        Array(String),
+    purpose       String,
+    case_id       String,
+    outcome       LowCardinality(String),
+    reason        String,
+    rows          UInt64,
+    prev_hash     String,
+    hash          String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/audit_log', '{replica}')
+ORDER BY seq;
 
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The
@@ -191,4 +245,7 @@ CREATE TABLE IF NOT EXISTS {db}.schema_migrations ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/schema_migrations', '{replica}')
 ORDER BY version;
 
-INSERT INTO {db}.schema_migrations (version, name) VALUES (1, '0001_reads'), (2, '0002_grouped_reads_images_hits_evidence');
+INSERT INTO {db}.schema_migrations (version, name) VALUES
+    (1, '0001_reads'),
+    (2, '0002_grouped_reads_images_hits_evidence'),
+    (3, '0003_users_and_audit_log');
