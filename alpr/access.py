@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Iterator
@@ -64,6 +65,7 @@ class Grant:
     terms: dict = field(default_factory=dict)
     plates: list[str] = field(default_factory=list)
     rows: int = 0
+    ref: str = field(default_factory=lambda: uuid.uuid4().hex)  # ties database query logs to the audit record
 
 
 class Access:
@@ -163,8 +165,14 @@ class Access:
             self._record(user, user.username, action, ERROR, f"{type(exc).__name__}: {exc}"[:500], caller,
                          terms=grant.terms, plates=grant.plates)
             raise
-        self._record(user, user.username, action, ALLOWED, "", caller, terms=grant.terms, plates=grant.plates,
-                     rows=grant.rows)
+        self._record(user, user.username, action, ALLOWED, "", caller, terms={**grant.terms, "ref": grant.ref},
+                     plates=grant.plates, rows=grant.rows)
+
+    def record_invalid(self, caller: Caller, action: str, detail: str) -> None:
+        """A request refused before it could be checked (malformed): audited like any refusal."""
+        session = self.sessions.get(caller.token)
+        user = self.users.get(session.username) if session else None
+        self._record(user, user.username if user else "", action, DENIED, f"invalid request: {detail}", caller)
 
     # -- accounts ----------------------------------------------------------------------------------
     def change_password(self, caller: Caller, old: str, new: str) -> None:

@@ -227,6 +227,34 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(cfg: Config, args: argparse.Namespace) -> int:
+    from alpr import sql_guard
+
+    access = open_access(cfg)
+    client = access.users.client
+    with access.use(caller(cfg, args), "run_sql", terms={"sql": args.sql}) as grant:
+        checked = sql_guard.check(client, args.sql, cfg.clickhouse.database)
+        grant.plates = list(checked.plates)
+        columns, rows, truncated = sql_guard.run(client, checked, audit_id=grant.ref, max_rows=args.max_rows)
+        grant.rows = len(rows)
+    w = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    w.writerow(columns)
+    w.writerows(rows)
+    if truncated:
+        _say(f"only the first {args.max_rows} rows are shown")
+    return 0
+
+
+def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from alpr.api import create_app
+
+    uvicorn.run(create_app(cfg), host=args.host or cfg.api.host, port=args.port or cfg.api.port,
+                forwarded_allow_ips=cfg.api.trusted_proxies or None, log_level="info")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     lg = sub.add_parser("login", help="log on (the session lasts 12 hours, 30 minutes idle)")
     lg.add_argument("username")
@@ -287,3 +315,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     for p in (v, s, r):
         p.add_argument("--purpose", default="", help="why you are reading the access log (required)")
     a.set_defaults(func=cmd_audit)
+
+    q = sub.add_parser("sql", help="analysts: one read-only SELECT on the LPR tables, audited, as TSV")
+    q.add_argument("sql", help="a SELECT (or WITH ... SELECT) on reads, read_images, hits or plates")
+    q.add_argument("--purpose", default="", help="why you run it (required)")
+    q.add_argument("--case", default="", help="case or incident number")
+    q.add_argument("--max-rows", type=int, default=10_000)
+    q.set_defaults(func=cmd_sql)
+
+    sv = sub.add_parser("serve", help="the HTTP API (OpenAPI at /openapi.json); put TLS in front of it")
+    sv.add_argument("--host", help="bind address (default api.host)")
+    sv.add_argument("--port", type=int, help="port (default api.port)")
+    sv.set_defaults(func=cmd_serve)

@@ -16,6 +16,7 @@ from alpr.config import Config, ConfigError
 from alpr.evidence import EvidenceError
 from alpr.passwords import PasswordRejected
 from alpr.search import SearchError
+from alpr.sql_guard import SqlRefused
 from alpr.users import UserError
 
 log = logging.getLogger("alpr")
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AccessDenied, AuditUnavailable) as exc:
         _say(f"refused: {exc}")
         return 3
-    except (SearchError, EvidenceError, UserError, PasswordRejected) as exc:
+    except (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected) as exc:
         _say(f"error: {exc}")
         return 2
 

@@ -97,6 +97,15 @@ class MonitoringConfig:
 
 
 @dataclass
+class ApiConfig:
+    """`alpr serve`: bind to localhost and put TLS in front (a reverse proxy) in production."""
+
+    host: str = "127.0.0.1"
+    port: int = 8780
+    trusted_proxies: str = ""  # comma-separated proxy addresses whose X-Forwarded-For is believed
+
+
+@dataclass
 class PolicyConfig:
     """The department's use policy; these defaults follow the reference policy."""
 
@@ -140,6 +149,7 @@ class Config:
     flow: FlowConfig = field(default_factory=FlowConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
     @property

@@ -33,6 +33,7 @@ LPR_COMMANDS = {
 OTHER_COMMANDS = {  # why each of these needs no purpose
     "config", "stack", "db", "simulate", "ingest", "run", "hotlist", "eval", "demo",  # operations, no LPR reads
     "login", "logout", "passwd", "users",  # account events: audited, no LPR data
+    "serve",  # the API: its routes are checked in test_api.py
 }
 
 
@@ -143,6 +144,12 @@ def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_pat
             action="release_evidence", outcome="denied")
     audited("evidence", "release", "--case", "26-100", "--purpose", "case closed", user="lt.ross", rc=0,
             action="release_evidence", outcome="allowed")
+    sql = "SELECT plate, count() FROM reads WHERE plate = '7ABC123' GROUP BY plate"
+    audited("sql", sql, "--purpose", "trend", user="det.ortiz", rc=3, action="run_sql", outcome="denied")
+    rec = audited("sql", sql, "--purpose", "trend", user="ana.berg", rc=0, action="run_sql", outcome="allowed")
+    assert rec["plates"] == ["7ABC123"] and "7ABC123\t3" in capsys.readouterr().out
+    audited("sql", "SELECT * FROM system.users", "--purpose", "x", user="ana.berg", rc=2, action="run_sql",
+            outcome="error")
     audited("retention", "enforce", user="ana.berg", rc=3, action="retention_enforce", outcome="denied")
     audited("retention", "enforce", user="chief", rc=0, action="retention_enforce", outcome="allowed")
     audited("retention", "report", user="chief", rc=0, action="retention_report", outcome="allowed")
