@@ -31,6 +31,7 @@ from alpr.users import User, UserStore
 
 __all__ = ["Access", "AccessDenied", "AuditUnavailable", "Caller", "Grant"]
 
+USER_CACHE_S = 5.0  # how stale a user record may be on the request path (never at logon)
 _BAD_LOGON = "unknown user or wrong password"  # one message for both, so names cannot be probed
 
 
@@ -145,7 +146,7 @@ class Access:
             plates: list[str] | tuple = ()) -> Iterator[Grant]:
         terms, plates = terms or {}, list(plates)
         session = self.sessions.get(caller.token)
-        user = self.users.get(session.username) if session else None
+        user = self.users.get(session.username, max_age_s=USER_CACHE_S) if session else None
         if user is None:
             raise self._deny(None, session.username if session else "", action,
                              "not logged on, or the session expired", caller, terms=terms, plates=plates)

@@ -63,7 +63,9 @@ def chain_hash(prev_hash: str, seq: int, record: dict) -> str:
 def _row(record: AuditRecord) -> dict:
     d = asdict(record)
     d["terms"] = json.dumps(record.terms, sort_keys=True, separators=(",", ":"), default=str)
-    d["at"] = d["at"].replace(microsecond=d["at"].microsecond // 1000 * 1000)  # stored with ms precision
+    d["plates"] = list(record.plates)
+    at = record.at.astimezone(timezone.utc)
+    d["at"] = at.replace(microsecond=at.microsecond // 1000 * 1000)  # stored in UTC with ms precision
     return d
 
 
@@ -91,8 +93,12 @@ class AuditLog:
                 seq += 1
                 row = _row(record)
                 h = chain_hash(prev, seq, row)
-                self.client.insert(self.table, [[seq, *row.values(), prev, h]],
-                                   column_names=["seq", *row.keys(), "prev_hash", "hash"])
+                values = {"seq": seq, **row, "at": row["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],  # keep the ms
+                          "prev_hash": prev, "hash": h}
+                # one-row INSERT ... VALUES with bound values: the quickest way to write one record
+                self.client.command(
+                    f"INSERT INTO {self.table} ({', '.join(values)}) VALUES ({', '.join(f'%({k})s' for k in values)})",
+                    parameters=values)
                 self.redis.set(self.head_key, f"{seq}:{h}")
                 return seq
         except Exception as exc:

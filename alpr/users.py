@@ -101,16 +101,24 @@ _COLUMNS = [f.name for f in fields(User)] + ["version"]
 
 
 class UserStore:
+    """Users in ClickHouse. ``get(name, max_age_s=N)`` may answer from a short per-process cache:
+    the gate checks every request, and changes that must bite at once (disable, role) also end the
+    user's sessions."""
+
     def __init__(self, client: Client, db: str):
         self.client = client
         self.table = f"{db}.users"
+        self._cache: dict[str, tuple[float, User | None]] = {}
 
-    def get(self, username: str) -> User | None:
+    def get(self, username: str, max_age_s: float = 0) -> User | None:
+        cached = self._cache.get(username)
+        if cached and time.monotonic() - cached[0] <= max_age_s:
+            return cached[1]
         result = self.client.query(f"SELECT * EXCEPT version FROM {self.table} FINAL WHERE username = %(u)s",
                                    parameters={"u": username})
-        if not result.result_rows:
-            return None
-        return _user(dict(zip(result.column_names, result.result_rows[0])))
+        user = _user(dict(zip(result.column_names, result.result_rows[0]))) if result.result_rows else None
+        self._cache[username] = (time.monotonic(), user)
+        return user
 
     def all(self) -> list[User]:
         result = self.client.query(f"SELECT * EXCEPT version FROM {self.table} FINAL ORDER BY username")
@@ -121,6 +129,7 @@ class UserStore:
         user = replace(user, created_at=user.created_at or now, updated_at=now)
         row = asdict(user)
         self.client.insert(self.table, [[*row.values(), time.time_ns()]], column_names=_COLUMNS)
+        self._cache.pop(user.username, None)
         return user
 
 

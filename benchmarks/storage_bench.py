@@ -54,7 +54,7 @@ FROM (
     SELECT number, intHash64(number) AS h1, intHash64(number + {rows}) AS h2, intHash64(number + 2 * {rows}) AS h3,
            h1 % 50 AS cam,
            -- skewed repetition: vehicle k is seen about as often as 1/k^0.7, then scrambled over the plate space
-           (toUInt64(pow((h2 % 1000000) / 1e6, 3.3) * {vehicles}) * 2654435761) % {plate_space} AS v
+           (toUInt64(pow((h2 % 1000000000) / 1e9, 3.3) * {vehicles}) * 2654435761) % {plate_space} AS v
     FROM numbers({start}, {count})
 )
 """
