@@ -17,6 +17,7 @@ import redis
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -181,6 +182,8 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
             except AuditUnavailable as e:
                 return JSONResponse({"detail": str(e)}, status_code=503)
         return JSONResponse({"detail": detail}, status_code=status)
+
+    app.mount("/metrics", make_asgi_app())  # Prometheus: access decisions, audit-write failures
 
     @app.get("/v1/healthz")
     def healthz() -> dict:

@@ -112,6 +112,7 @@ def prometheus_config(cfg: Config) -> str:
         "scrape_configs:\n"
         f"  - job_name: alpr-flow\n    static_configs:\n      - targets: ['127.0.0.1:{cfg.flow.metrics_port}']\n"
         f"  - job_name: alpr-ingest\n    static_configs:\n      - targets: ['127.0.0.1:{m.publisher_metrics_port}']\n"
+        f"  - job_name: alpr-api\n    static_configs:\n      - targets: ['127.0.0.1:{cfg.api.port}']\n"
     )
 
 

@@ -127,7 +127,34 @@ def retention(retention_years: int = 2) -> Dashboard:
     )
 
 
-DASHBOARDS = {"alpr-operations": operations, "alpr-hotlists": hotlists, "alpr-data": retention}
+def access() -> Dashboard:
+    """From the audit log itself (ClickHouse): the record auditors review, not a sampled metric."""
+    data = "action NOT IN ('logon', 'logout', 'session')"
+    return (
+        Dashboard("Access and audit").uid("alpr-access").tags(["alpr"]).refresh("5m").time("now-7d", "now")
+        .with_panel(table.Panel().title("Accesses per user and purpose").datasource(CLICKHOUSE).height(9).span(12)
+                    .with_target(ClickHouseQuery(
+                        f"SELECT username, organisation, purpose, count() AS accesses, sum(rows) AS rows_returned "
+                        f"FROM {DB}.audit_log WHERE $__timeFilter(at) AND outcome = 'allowed' AND {data} "
+                        "GROUP BY username, organisation, purpose ORDER BY accesses DESC", table_format=True)))
+        .with_panel(table.Panel().title("Denied attempts by user and reason").datasource(CLICKHOUSE).height(9).span(12)
+                    .with_target(ClickHouseQuery(
+                        f"SELECT username, client_ip, action, reason, count() AS attempts FROM {DB}.audit_log "
+                        "WHERE $__timeFilter(at) AND outcome = 'denied' "
+                        "GROUP BY username, client_ip, action, reason ORDER BY attempts DESC", table_format=True)))
+        .with_panel(timeseries.Panel().title("Access decisions per hour").datasource(CLICKHOUSE).height(8).span(16)
+                    .with_target(ClickHouseQuery(
+                        f"SELECT toStartOfHour(at) AS time, countIf(outcome = 'allowed') AS allowed, "
+                        f"countIf(outcome = 'denied') AS denied, countIf(outcome = 'error') AS errors FROM {DB}.audit_log "
+                        "WHERE $__timeFilter(at) GROUP BY time ORDER BY time")))
+        .with_panel(stat.Panel().title("LPR accesses without a case number").datasource(CLICKHOUSE).height(8).span(8)
+                    .with_target(ClickHouseQuery(
+                        f"SELECT count() AS without_case FROM {DB}.audit_log WHERE $__timeFilter(at) "
+                        f"AND outcome = 'allowed' AND {data} AND case_id = ''", table_format=True)))
+    )
+
+
+DASHBOARDS = {"alpr-operations": operations, "alpr-hotlists": hotlists, "alpr-data": retention, "alpr-access": access}
 
 
 def render() -> dict[str, str]:

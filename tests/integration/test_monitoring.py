@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import redis
 
 from alpr import config as config_mod
 from alpr import db, stack
+from alpr.audit import AuditLog, AuditRecord
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
 from alpr.domain import Box, FrameMeta, Location, PlateRead
@@ -64,8 +66,8 @@ def test_committed_dashboards_are_generated_from_code():
 
 def clickhouse_sql(sql: str, database: str) -> str:
     """A panel's SQL as Grafana's ClickHouse plugin would send it for the last 30 days."""
-    return (sql.replace("$__timeFilter(captured_at)", "captured_at >= now() - INTERVAL 30 DAY AND captured_at <= now()")
-               .replace("FROM alpr.", f"FROM {database}."))
+    sql = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 >= now() - INTERVAL 30 DAY AND \1 <= now64(3)", sql)
+    return sql.replace("FROM alpr.", f"FROM {database}.")
 
 
 def test_clickhouse_panels_return_rows(cfg):
@@ -79,6 +81,10 @@ def test_clickhouse_panels_return_rows(cfg):
     client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READS.columns)
     client.command(f"ALTER TABLE {cfg.clickhouse.database}.reads UPDATE hold = 1 WHERE read_id = '{0:032x}'"
                    " SETTINGS mutations_sync = 2")
+    audit = AuditLog(client, cfg.clickhouse.database, redis.Redis.from_url(cfg.redis.url))
+    for outcome, purpose in (("allowed", "patrol"), ("denied", "")):
+        audit.write(AuditRecord(username="ofc.a", action="search_reads", outcome=outcome, purpose=purpose,
+                                reason="" if purpose else "a purpose is required", plates=("ABC1234",)))
     panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "clickhouse"]
     assert len(panels) >= 4
     for title, sql in panels:
