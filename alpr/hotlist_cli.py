@@ -79,8 +79,15 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_show(cfg: Config, args: argparse.Namespace) -> int:
-    rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "key_id": e.sealed["kid"], **fields}
-            for e, fields in _store(cfg, True).show(args.list, args.plate)]
+    """Decrypted entry details are sensitive: a session, a purpose and an audit record, like LPR data."""
+    from alpr.access_cli import caller, open_access
+
+    access = open_access(cfg)
+    with access.use(caller(cfg, args), "view_hotlist_entry", terms={"list": args.list, "plate": args.plate},
+                    plates=[args.plate]) as grant:
+        rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "key_id": e.sealed["kid"], **fields}
+                for e, fields in _store(cfg, True).show(args.list, args.plate)]
+        grant.rows = len(rows)
     if not rows:
         print(f"{args.plate} is not on {args.list}")
         return 1
@@ -169,6 +176,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = hs.add_parser("show", help="a plate's entries, decrypted")
     p.add_argument("--list", required=True)
     p.add_argument("plate")
+    p.add_argument("--purpose", default="", help="why you need the entry's details (required)")
+    p.add_argument("--case", default="", help="case or incident number")
     p.set_defaults(func=cmd_show)
 
     p = hs.add_parser("lists", help="list names, sizes, age and source")

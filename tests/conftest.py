@@ -89,6 +89,25 @@ def openalpr_us() -> Path:
     return path
 
 
+def logged_on(cfg: Config, username: str = "ofc.test", role: str = "officer") -> str:
+    """A session token for a trained, certified user of the given role (created if missing)."""
+    from datetime import date, timedelta
+
+    from alpr import db, passwords
+    from alpr.access import Access
+    from alpr.users import User
+
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    access = Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
+    password = "test-passphrase-for-" + username
+    today = date.today()
+    if access.users.get(username) is None:
+        access.users.put(User(username, username, "City PD", role, password_hash=passwords.hash_password(password),
+                              trained_at=today, certified_until=today + timedelta(days=30), policy_reviewed_at=today))
+    return access.logon(username, password, "127.0.0.1")
+
+
 def consume_all(cfg: Config, topic: str) -> list:
     """Every message on a topic, read to the end of each partition (not to the watermark: tansu's
     high watermark counts record batches, not records)."""

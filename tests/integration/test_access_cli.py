@@ -29,9 +29,10 @@ LPR_COMMANDS = {
     ("audit", "report"): "audit_report",
     ("retention", "enforce|report"): "retention_enforce",
     ("sql",): "run_sql",
+    ("hotlist", "show"): "view_hotlist_entry",  # tested in test_hotlist_cli.py
 }
 OTHER_COMMANDS = {  # why each of these needs no purpose
-    "config", "stack", "db", "simulate", "ingest", "run", "hotlist", "eval", "demo",  # operations, no LPR reads
+    "config", "stack", "db", "simulate", "ingest", "run", "eval", "demo",  # operations, no LPR reads
     "login", "logout", "passwd", "users",  # account events: audited, no LPR data
     "serve",  # the API: its routes are checked in test_api.py
 }

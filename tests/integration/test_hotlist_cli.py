@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from alpr.cli import main
+from tests.conftest import logged_on
 from tests.unit.test_hotlist_import import feed_line
 
 
@@ -16,6 +17,8 @@ def env(cfg, keyring, monkeypatch, tmp_path):
     monkeypatch.setenv("ALPR_REDIS__URL", cfg.redis.url)
     monkeypatch.setenv("ALPR_HOTLIST__KEY_FILE", str(key_file))
     monkeypatch.delenv("ALPR_HOTLIST_KEY", raising=False)
+    monkeypatch.setenv("ALPR_CLICKHOUSE__DATABASE", cfg.clickhouse.database)
+    monkeypatch.setenv("ALPR_SESSION", logged_on(cfg, "disp.test", "dispatcher"))
     assert main(["hotlist", "keygen"]) == 0
     return cfg
 
@@ -46,11 +49,13 @@ def test_state_feed_import_show_and_remove(env, tmp_path, capsys):
     f.write_text("\n".join([feed_line(), feed_line(plate="8XYZ999", reason="SP"), feed_line(reason="??")]) + "\n")
     assert main(["hotlist", "import", "--list", "state", "--format", "state", str(f)]) == 0
     capsys.readouterr()
-    assert main(["hotlist", "show", "--list", "state", "7ABC123"]) == 0
+    assert main(["hotlist", "show", "--list", "state", "7ABC123", "--purpose", "hit follow-up"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["vehicle_make"] == "HOND" and row["reason"] == "stolen vehicle"
+    assert main(["hotlist", "show", "--list", "state", "7ABC123"]) == 3  # no purpose: refused, and audited
+    assert "purpose is required" in capsys.readouterr().err
     assert main(["hotlist", "remove", "--list", "state", "7ABC123"]) == 0
-    assert main(["hotlist", "show", "--list", "state", "7ABC123"]) == 1
+    assert main(["hotlist", "show", "--list", "state", "7ABC123", "--purpose", "hit follow-up"]) == 1
 
 
 def test_add_bolo_pattern_expire_and_skip(env, capsys):
@@ -70,5 +75,5 @@ def test_rotate_key_command(env, tmp_path, capsys):
     assert main(["hotlist", "import", "--list", "stolen", str(f)]) == 0
     assert main(["hotlist", "rotate-key"]) == 0
     assert "re-encrypted 2 entries" in capsys.readouterr().out
-    assert main(["hotlist", "show", "--list", "stolen", "ROT222"]) == 0
+    assert main(["hotlist", "show", "--list", "stolen", "ROT222", "--purpose", "key rotation check"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["case"] == "C2"
