@@ -277,6 +277,8 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
         terms = {"username": username, "plate": plate, "action": action, "outcome": outcome,
                  "from": str(since or ""), "to": str(until or "")}
         with access.use(who, "audit_search", terms=terms, plates=[plate]) as grant:
+            search.check_time(since)
+            search.check_time(until)
             rows = access.audit.search(username=username, plate=plate, action=action, outcome=outcome, since=since,
                                        until=until, limit=cfg.policy.audit_read_limit)
             grant.rows = len(rows)

@@ -90,6 +90,12 @@ class Page:
     more: bool  # a next page exists
 
 
+def check_time(t: datetime | None) -> None:
+    """ClickHouse's DateTime64 covers 1900-2299; anything outside is a mistyped date."""
+    if t is not None and not 1900 <= t.year <= 2299:
+        raise SearchError(f"time {t.isoformat()} is outside 1900-2299")
+
+
 def vocabulary_query(q: SearchQuery, db: str) -> tuple[str, dict] | None:
     """For partial and misread-tolerant plates: the query for matching plates in the vocabulary."""
     text = normalize_pattern(q.plate)
@@ -133,6 +139,8 @@ def build_sql(q: SearchQuery, db: str) -> tuple[str, dict]:
         params.update(p)
     elif not (q.since and q.until):
         raise SearchError("give a plate, or a time range (--from and --to) to search without one")
+    for t in (q.since, q.until):
+        check_time(t)
     if q.since and q.until and q.since >= q.until:
         raise SearchError("--from must be before --to")
     if q.since:

@@ -18,6 +18,7 @@ NOW = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
     (SearchQuery(plate="ABC123", page_size=5000), "page size"),
     (SearchQuery(plate="ABC123", near=Near(91, 0, 10)), "valid latitude"),
     (SearchQuery(since=NOW, until=NOW - timedelta(days=1)), "before"),
+    (SearchQuery(plate="ABC123", since=datetime(999, 1, 1, tzinfo=timezone.utc)), "outside 1900-2299"),
 ])
 def test_bad_searches_are_refused_with_the_reason(query, message):
     with pytest.raises(SearchError, match=message):
