@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import redis
@@ -22,12 +22,9 @@ import redis
 from alpr import audit_report, db, passwords, roles
 from alpr.access import Access, Caller
 from alpr.audit import AuditRecord
+from alpr.cli_util import say, when
 from alpr.config import Config
 from alpr.users import User, UserError, check_new, check_role
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def open_access(cfg: Config) -> Access:
@@ -67,10 +64,6 @@ def _date(text: str) -> date:
     return date.fromisoformat(text)
 
 
-def _when(text: str) -> datetime:
-    d = datetime.fromisoformat(text)
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-
 
 # -- logon -----------------------------------------------------------------------------------------
 
@@ -82,7 +75,7 @@ def cmd_login(cfg: Config, args: argparse.Namespace) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(token)
-    _say(f"logged on as {args.username}; the session ends after {cfg.policy.session_idle_min} minutes idle "
+    say(f"logged on as {args.username}; the session ends after {cfg.policy.session_idle_min} minutes idle "
          f"or {cfg.policy.session_hours} hours")
     return 0
 
@@ -90,7 +83,7 @@ def cmd_login(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_logout(cfg: Config, args: argparse.Namespace) -> int:
     open_access(cfg).logout(caller(cfg, args))
     _token_file(cfg).unlink(missing_ok=True)
-    _say("logged out")
+    say("logged out")
     return 0
 
 
@@ -99,7 +92,7 @@ def cmd_passwd(cfg: Config, args: argparse.Namespace) -> int:
     old = _read_password(args, "Current password: ")
     new = _read_password(args, "New password: ", confirm=not args.password_stdin)
     access.change_password(caller(cfg, args), old, new)
-    _say("password changed")
+    say("password changed")
     return 0
 
 
@@ -120,7 +113,7 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
             found = [u for u in found if u]
             g.rows = len(found)
         if action == "show" and not found:
-            _say(f"no user {args.username}")
+            say(f"no user {args.username}")
             return 1
         for u in found:
             print(json.dumps(_show(u)) if action == "show" else
@@ -152,7 +145,7 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
                 if access.users.get(args.username):
                     raise UserError(f"user {args.username} exists")
                 access.users.put(user)
-        _say(f"added {args.username} ({args.role}); record training, certification and policy review before "
+        say(f"added {args.username} ({args.role}); record training, certification and policy review before "
              "the first logon")
         return 0
 
@@ -181,7 +174,7 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
         if action in ("disable", "set-role"):
             access.sessions.end_all(user.username)
         g.rows = 1
-    _say(f"{args.username}: {action} recorded")
+    say(f"{args.username}: {action} recorded")
     return 0
 
 
@@ -212,7 +205,7 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
             w.writeheader()
             w.writerows(rows)
             Path(args.csv).write_text(out.getvalue())
-            _say(f"wrote {len(rows)} records to {args.csv}")
+            say(f"wrote {len(rows)} records to {args.csv}")
         else:
             for r in rows:
                 print(f"{r['seq']:>7} {r['at']:%Y-%m-%d %H:%M:%S} {r['username']:16} {r['client_ip']:15} "
@@ -223,7 +216,7 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
         paths = audit_report.write(report, Path(args.out))
         g.rows = report["records"]
     for p in paths:
-        _say(f"wrote {p}")
+        say(f"wrote {p}")
     return 0
 
 
@@ -241,7 +234,7 @@ def cmd_sql(cfg: Config, args: argparse.Namespace) -> int:
     w.writerow(columns)
     w.writerows(rows)
     if truncated:
-        _say(f"only the first {args.max_rows} rows are shown")
+        say(f"only the first {args.max_rows} rows are shown")
     return 0
 
 
@@ -305,12 +298,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--plate", help="accesses that named this plate")
     s.add_argument("--action", dest="what")
     s.add_argument("--outcome", choices=["allowed", "denied", "error"])
-    s.add_argument("--from", dest="since", type=_when)
-    s.add_argument("--to", dest="until", type=_when)
+    s.add_argument("--from", dest="since", type=when)
+    s.add_argument("--to", dest="until", type=when)
     s.add_argument("--csv", metavar="FILE")
     r = asub.add_parser("report", help="accesses per user and purpose, denials, red flags: CSV and HTML")
-    r.add_argument("--from", dest="since", type=_when, required=True)
-    r.add_argument("--to", dest="until", type=_when, required=True)
+    r.add_argument("--from", dest="since", type=when, required=True)
+    r.add_argument("--to", dest="until", type=when, required=True)
     r.add_argument("--out", default="audit-report", help="folder for report.html and the CSV files")
     for p in (v, s, r):
         p.add_argument("--purpose", default="", help="why you are reading the access log (required)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from alpr import access_cli, hotlist_cli, storage_cli
 from alpr import config as config_mod
 from alpr.access import AccessDenied, AuditUnavailable
+from alpr.cli_util import say
 from alpr.config import Config, ConfigError
 from alpr.evidence import EvidenceError
 from alpr.passwords import PasswordRejected
@@ -21,9 +22,6 @@ from alpr.users import UserError
 
 log = logging.getLogger("alpr")
 
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _serve_metrics(cfg: Config) -> None:
@@ -66,7 +64,7 @@ def cmd_stack(cfg: Config, args: argparse.Namespace) -> int:
                 print("\n".join(lines))
             return 0 if all(r["healthy"] for r in rows) else 1
     except stack.StackError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     print("\n".join(lines))
     return 0
@@ -98,7 +96,7 @@ def cmd_simulate(cfg: Config, args: argparse.Namespace) -> int:
         out = Path(args.write_dataset)
         count = args.frames or 200
         stats = write_dataset(sim.frames(realtime=False), out, count,
-                              progress=lambda n: n % 50 == 0 and _say(f"{n}/{count} images written"))
+                              progress=lambda n: n % 50 == 0 and say(f"{n}/{count} images written"))
         print(json.dumps({"dir": str(out), **stats}))
         return 0
 
@@ -118,11 +116,11 @@ def cmd_simulate(cfg: Config, args: argparse.Namespace) -> int:
             n += 1
             if time.monotonic() - last >= 5:
                 last = time.monotonic()
-                _say(f"{n} frames published from {len(sim.cameras)} cameras ({n / (last - t0):.1f}/s)")
+                say(f"{n} frames published from {len(sim.cameras)} cameras ({n / (last - t0):.1f}/s)")
     except KeyboardInterrupt:
         pass
     pub.flush()
-    _say(f"done: {n} frames published to {cfg.kafka.frames_topic}")
+    say(f"done: {n} frames published to {cfg.kafka.frames_topic}")
     return 0
 
 
@@ -137,19 +135,19 @@ def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
         pub = FramePublisher(cfg)
         _serve_metrics(cfg)
     except ingest.SourceError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     try:
         n = ingest.ingest(source, args.camera_id, Location(args.lat, args.lon), pub.publish, args.max_fps,
                           live=ingest.is_stream(args.source))
     except ingest.SourceError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
         n = pub.sent
     finally:
         pub.flush()
-    _say(f"done: {n} frames from {args.source} published as camera {args.camera_id}")
+    say(f"done: {n} frames from {args.source} published as camera {args.camera_id}")
     return 0
 
 
@@ -179,7 +177,7 @@ def cmd_eval(cfg: Config, args: argparse.Namespace) -> int:
         run = evaluate.evaluate_crops if args.crops else evaluate.evaluate_scenes
         summary, tally = run(reader, folder, args.limit)
     except FileNotFoundError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     if args.json:
         print(json.dumps(summary))
@@ -195,11 +193,10 @@ def cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from alpr import demo
     from alpr.stack import StackError
 
-    say = _say
     try:
         summary = demo.run(cfg, args.seconds, say, keep_stack=args.keep_stack)
     except StackError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
     if args.json:
         print(json.dumps(summary))
@@ -291,15 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_mod.load(args.config)
     except ConfigError as exc:
-        _say(f"configuration error: {exc}")
+        say(f"configuration error: {exc}")
         return 2
     try:
         return args.func(cfg, args)
     except (AccessDenied, AuditUnavailable) as exc:
-        _say(f"refused: {exc}")
+        say(f"refused: {exc}")
         return 3
     except (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected) as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return 2
 
 

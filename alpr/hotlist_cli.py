@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 
+from alpr.cli_util import say, when
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.hotlist import HotlistStore, NewEntry
@@ -19,25 +19,17 @@ from alpr.hotlist_import import check_plate, parse_csv, parse_state_feed
 MAX_ERRORS_SHOWN = 20
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def _store(cfg: Config, need_key: bool) -> HotlistStore:
     keyring = Keyring.load(cfg.hotlist_key_path) if need_key else None
     return HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
 
-
-def _when(text: str) -> datetime:
-    d = datetime.fromisoformat(text)
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
 def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     path = Path(args.file)
     if not path.is_file():
-        _say(f"error: {path} is not a file")
+        say(f"error: {path} is not a file")
         return 2
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         if args.format == "csv":
@@ -46,14 +38,14 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
         else:
             parsed = parse_state_feed(fh)
     for line, why in parsed.errors[:MAX_ERRORS_SHOWN]:
-        _say(f"{path.name}:{line}: skipped: {why}")
+        say(f"{path.name}:{line}: skipped: {why}")
     if len(parsed.errors) > MAX_ERRORS_SHOWN:
-        _say(f"... and {len(parsed.errors) - MAX_ERRORS_SHOWN} more rows skipped")
+        say(f"... and {len(parsed.errors) - MAX_ERRORS_SHOWN} more rows skipped")
     if not parsed.entries:
-        _say(f"error: no valid entries in {path}; list {args.list!r} left unchanged")
+        say(f"error: no valid entries in {path}; list {args.list!r} left unchanged")
         return 1
     if parsed.errors and args.strict:
-        _say(f"error: {len(parsed.errors)} bad rows and --strict; list {args.list!r} left unchanged")
+        say(f"error: {len(parsed.errors)} bad rows and --strict; list {args.list!r} left unchanged")
         return 1
     n = _store(cfg, True).replace(args.list, parsed.entries, source=path.name)
     summary = {"list": args.list, "rows": parsed.rows, "loaded": n, "skipped": len(parsed.errors),
@@ -66,7 +58,7 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
     fields = dict(kv.split("=", 1) for kv in args.field)
-    entry = NewEntry(check_plate(args.plate), fields, _when(args.expires) if args.expires else None)
+    entry = NewEntry(check_plate(args.plate), fields, when(args.expires) if args.expires else None)
     entry_id = _store(cfg, True).add(args.list, entry)
     print(f"added {entry.plate} to {args.list} as entry {entry_id}")
     return 0
@@ -115,9 +107,9 @@ def cmd_expire(cfg: Config, args: argparse.Namespace) -> int:
         print(f"removed {store.sweep_expired()} expired entries")
         return 0
     if not (args.list and args.plate and args.entry and args.at):
-        _say("error: give --list, --plate, --entry and --at, or --sweep")
+        say("error: give --list, --plate, --entry and --at, or --sweep")
         return 2
-    ok = store.set_expiry(args.list, args.plate, args.entry, _when(args.at))
+    ok = store.set_expiry(args.list, args.plate, args.entry, when(args.at))
     print(f"entry {args.entry} ends at {args.at}" if ok else f"no entry {args.entry} for {args.plate} on {args.list}")
     return 0 if ok else 1
 

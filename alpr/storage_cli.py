@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from alpr import evidence, read_export, retention, search
 from alpr.access_cli import caller, open_access
+from alpr.cli_util import say, when
 from alpr.config import Config
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _when(text: str) -> datetime:
-    d = datetime.fromisoformat(text)
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
 def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
@@ -35,7 +25,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
         grant.rows = len(page.reads)
     if args.csv:
         Path(args.csv).write_text(read_export.to_csv(page.reads))
-        _say(f"wrote {len(page.reads)} reads to {args.csv}")
+        say(f"wrote {len(page.reads)} reads to {args.csv}")
     if args.html:
         ids = [r.read_id for r in page.reads]
         with access.use(me, "view_image", terms={"read_ids": ids}, plates=[r.plate for r in page.reads]) as grant:
@@ -44,7 +34,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
         title = f"Reads for {q.plate or 'all plates'}" + (" (misread-tolerant)" if q.fuzzy else "")
         footer = f"Searched by {grant.user.username} ({grant.user.organisation}) for: {me.purpose}"
         Path(args.html).write_text(read_export.to_html(page.reads, pics, title, footer=footer))
-        _say(f"wrote {len(page.reads)} reads with images to {args.html}")
+        say(f"wrote {len(page.reads)} reads with images to {args.html}")
     if args.json:
         print(json.dumps({"page": page.page, "more": page.more, "reads": [read_export.record(r) for r in page.reads]}))
     elif not (args.csv or args.html):
@@ -52,7 +42,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
             print(f"{r.captured_at:%Y-%m-%d %H:%M:%S} UTC  {r.camera_id:14} {r.latitude:10.5f} {r.longitude:11.5f}  "
                   f"{r.plate:9} {r.confidence:.2f}{'  held' if r.hold else ''}  {r.read_id}")
         more = f"; more on page {page.page + 1}" if page.more else ""
-        _say(f"{len(page.reads)} reads on page {page.page}{more}")
+        say(f"{len(page.reads)} reads on page {page.page}{more}")
     return 0
 
 
@@ -98,7 +88,7 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
                 expected = evidence.recorded_digest(access.users.client, cfg.clickhouse.database, Path(args.file))
                 grant.rows = int(expected is not None)
             if expected is None:
-                _say("error: no export of this package is recorded in this database")
+                say("error: no export of this package is recorded in this database")
                 return 1
         v = evidence.verify(Path(args.file), expected)
         for label, names in (("changed", v.changed), ("missing", v.missing), ("added", v.added)):
@@ -145,8 +135,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("search", help="search stored reads: exact, partial (? *), misread-tolerant, time, place")
     s.add_argument("plate", nargs="?", help="plate, or a pattern: ? one character, * any run (e.g. 7AB*)")
     s.add_argument("--fuzzy", action="store_true", help="also confusable characters (O/0, B/8...) and one edit")
-    s.add_argument("--from", dest="since", type=_when, help="captured at or after (ISO 8601, UTC if no zone)")
-    s.add_argument("--to", dest="until", type=_when, help="captured before")
+    s.add_argument("--from", dest="since", type=when, help="captured at or after (ISO 8601, UTC if no zone)")
+    s.add_argument("--to", dest="until", type=when, help="captured before")
     s.add_argument("--camera", action="append", help="only this camera (repeatable)")
     s.add_argument("--near", metavar="LAT,LON,METRES", help="within this distance of a point")
     s.add_argument("--page", type=int, default=1)
@@ -169,8 +159,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--case", required=True)
     h.add_argument("--read", action="append", metavar="ID", help="read id (repeatable)")
     h.add_argument("--plate", help="every read of this plate in --from .. --to")
-    h.add_argument("--from", dest="since", type=_when)
-    h.add_argument("--to", dest="until", type=_when)
+    h.add_argument("--from", dest="since", type=when)
+    h.add_argument("--to", dest="until", type=when)
     h.add_argument("--reason", required=True)
     _why(h, case=False)
     rel = esub.add_parser("release", help="release a case's holds")
