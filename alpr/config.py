@@ -85,6 +85,10 @@ class FlowConfig:
     workers_per_process: int = 1
     # Same camera, plate and hot-list entry within this many seconds of event time is one hit.
     hit_suppression_s: float = 60.0
+    # Reads of one vehicle on one camera no more than this apart form one stored read (OpenALPR: 4.5 s).
+    group_gap_s: float = 4.5
+    # Frames may arrive this late (event time); a group closes gap + lateness after its last read.
+    group_lateness_s: float = 2.0
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
 

@@ -51,6 +51,8 @@ class PlateRead:
     detector: str
     candidates: tuple[str, ...] = ()  # the OCR's next-best readings, best first; checked against hot lists too
     scene_jpeg: bytes = b""  # the whole frame, downscaled: where the car was, for investigators and evidence
+    frames: int = 1  # a grouped read: how many frames showed this vehicle pass
+    seen_ms: int = 0  # and from its first to its last frame
 
 
 @dataclass(frozen=True)

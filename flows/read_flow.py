@@ -1,8 +1,13 @@
 """The read flow: camera frames in, plate reads to ClickHouse, hot-list hits to dispatch.
 
-    frames topic -> validate -> read plates -> reads table (ClickHouse)
-                       |            |       -> hot-list join (Redis) -> first hit per pass -> hits topic
+    frames topic -> validate -> read plates -> group per camera --(pass closed)--> reads table (ClickHouse)
+                       |            |              |
+                       |            |              +--(each read, at once)--> hot-list join (Redis)
+                       |            |                                          -> first hit per pass -> hits topic
                        +------------+-> dead-letter topic (original message + reason)
+
+A hit goes out on the first read that matches, without waiting for the vehicle's pass to end; the
+pass is stored once, when it closes (see ``alpr.grouping``).
 
 Run it with ``alpr run`` or ``python -m bytewax.run "flows.read_flow:build_from_env()"``; Kafka
 partitions (one camera each, by key) are spread over the workers.
@@ -10,10 +15,12 @@ partitions (one camera each, by key) are spread over the workers.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 import bytewax.operators as op
 import cv2
@@ -21,12 +28,14 @@ import redis
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulLogic
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
 from alpr import db, frames, kafka, metrics
 from alpr.config import Config
 from alpr.domain import FrameMeta, Match, PlateRead, read_id_for
+from alpr.grouping import CameraGroups
 from alpr.hits import hit_key, matches_for, suppress_repeats
 from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
@@ -119,6 +128,47 @@ def make_read_step(reader: PlateReader):
     return read_plates
 
 
+class GroupReads(StatefulLogic):
+    """One camera's open vehicle passes (``alpr.grouping.CameraGroups``) as a Bytewax stateful step.
+
+    Emits ("read", read) at once for every read, its id replaced by its pass's id (what a hit refers
+    to), and ("pass", stored read) when a pass closes: on the camera's event time, after ``gap +
+    lateness`` of wall-clock silence, or at the end of the stream. The state is snapshotted for
+    recovery, so a restart resumes the same passes with the same ids.
+    """
+
+    def __init__(self, state: CameraGroups | None, gap: timedelta, lateness: timedelta):
+        self.state = state or CameraGroups(gap, lateness)
+        self.quiet = gap + lateness
+        self.deadline = datetime.now(timezone.utc) + self.quiet if self.state.groups else None
+
+    def _passes(self, closed: list[PlateRead]) -> list[tuple[str, PlateRead]]:
+        for g in closed:
+            metrics.GROUPS.labels(g.frame.camera_id).inc()
+            metrics.GROUP_FRAMES.observe(g.frames)
+        return [("pass", g) for g in closed]
+
+    def on_item(self, read: PlateRead) -> tuple[list, bool]:
+        t0 = time.perf_counter()
+        group_id, closed = self.state.add(read)
+        self.deadline = datetime.now(timezone.utc) + self.quiet
+        out = [("read", replace(read, read_id=group_id)), *self._passes(closed)]
+        metrics.STAGE_SECONDS.labels("grouping").observe(time.perf_counter() - t0)
+        return out, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[list, bool]:
+        return self._passes(self.state.close_all()), StatefulLogic.DISCARD
+
+    def on_eof(self) -> tuple[list, bool]:
+        return self._passes(self.state.close_all()), StatefulLogic.DISCARD
+
+    def notify_at(self) -> datetime | None:
+        return self.deadline
+
+    def snapshot(self) -> CameraGroups:
+        return copy.deepcopy(self.state)
+
+
 def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:
     """The dataflow; ``tail=False`` stops at the end of the frames topic (tests, backfills).
 
@@ -142,8 +192,14 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     checked = op.branch("is_valid", op.map("validate", src.oks, validate), lambda x: isinstance(x, Frame))
     read = op.branch("read_ok", op.map("read_plates", checked.trues, make_read_step(reader)), lambda x: isinstance(x, list))
     reads = op.flatten("reads", read.trues)
+    gap, lateness = timedelta(seconds=cfg.flow.group_gap_s), timedelta(seconds=cfg.flow.group_lateness_s)
+    grouped = op.stateful("group_reads", op.key_on("by_camera", reads, lambda r: r.frame.camera_id),
+                          lambda state: GroupReads(state, gap, lateness))
+    events = op.branch("is_pass", op.map("unkey", grouped, lambda kv: kv[1]), lambda e: e[0] == "pass")
+    passes = op.map("passes", events.trues, lambda e: e[1])
+    reads = op.map("reads_in_passes", events.falses, lambda e: e[1])
     connect = lambda: db.connect(cfg)  # noqa: E731 - each sink partition opens its own client
-    op.output("reads_to_clickhouse", reads, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
+    op.output("passes_to_clickhouse", passes, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
 
     def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()

@@ -27,7 +27,7 @@ class Table(Generic[X]):
 def read_row(r: PlateRead) -> list:
     f = r.frame
     return [
-        r.read_id, f.camera_id, f.captured_at, 0, 1, r.plate, list(r.candidates), r.confidence,
+        r.read_id, f.camera_id, f.captured_at, r.seen_ms, r.frames, r.plate, list(r.candidates), r.confidence,
         f.location.latitude, f.location.longitude, r.detector,
     ]
 

@@ -1,0 +1,118 @@
+"""Plate grouping: the reads of one vehicle passing one camera become one stored read. Pure logic.
+
+A read joins an open group on its camera when its plate is the same vehicle as one read in the group
+(equal once confusable characters are folded, or one edit apart) and it was captured within ``gap``
+of the group's last read. Groups close on event time: once the camera's newest capture time is more
+than ``gap + lateness`` past a group's last read (frames may arrive up to ``lateness`` out of order),
+or, for a camera that went quiet, after that long on the wall clock. A read too late for its closed
+group starts a group of its own: it is stored, never dropped.
+
+The stored plate is a per-character vote weighted by confidence, which fixes single-frame misreads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from alpr.domain import FrameMeta, PlateRead, stable_id
+from alpr.matching import fold
+from alpr.scoring import edit_distance
+
+MAX_CANDIDATES = 5
+
+
+def same_vehicle(a: str, b: str) -> bool:
+    fa, fb = fold(a), fold(b)
+    return fa == fb or (abs(len(fa) - len(fb)) <= 1 and edit_distance(fa, fb) <= 1)
+
+
+def group_id_for(first_read_id: str) -> str:
+    return stable_id("group", first_read_id)
+
+
+def consensus(reads: list[PlateRead]) -> tuple[str, float, tuple[str, ...]]:
+    """(plate, confidence, other readings best first) from a weighted vote over the group's reads.
+
+    The length with the most confidence wins; then each position takes the character with the most
+    confidence among reads of that length. The confidence is the best read's confidence times the
+    mean share of the vote that each chosen character got.
+    """
+    by_length: dict[int, float] = defaultdict(float)
+    for r in reads:
+        by_length[len(r.plate)] += r.confidence
+    length = max(by_length, key=lambda n: (by_length[n], n))
+    votes = [defaultdict(float) for _ in range(length)]
+    for r in reads:
+        if len(r.plate) == length:
+            for i, ch in enumerate(r.plate):
+                votes[i][ch] += r.confidence
+    chosen = [max(v, key=lambda c: (v[c], c)) for v in votes]
+    plate = "".join(chosen)
+    share = sum(v[c] / sum(v.values()) for v, c in zip(votes, chosen)) / length
+    confidence = max(r.confidence for r in reads) * share
+    weight: dict[str, float] = defaultdict(float)
+    for r in reads:
+        weight[r.plate] += r.confidence
+        for c in r.candidates:
+            weight[c] += r.confidence / 2
+    others = sorted((p for p in weight if p != plate), key=lambda p: (-weight[p], p))
+    return plate, round(confidence, 4), tuple(others[:MAX_CANDIDATES])
+
+
+@dataclass
+class Group:
+    group_id: str
+    reads: list[PlateRead] = field(default_factory=list)
+
+    @property
+    def first_seen(self) -> datetime:
+        return min(r.frame.captured_at for r in self.reads)
+
+    @property
+    def last_seen(self) -> datetime:
+        return max(r.frame.captured_at for r in self.reads)
+
+    def matches(self, read: PlateRead) -> bool:
+        return any(same_vehicle(read.plate, r.plate) for r in self.reads)
+
+    def stored(self) -> PlateRead:
+        """The group as the one read to store: consensus plate, best crop, first seen, frames, duration."""
+        plate, confidence, others = consensus(self.reads)
+        best = max(self.reads, key=lambda r: (r.plate == plate, r.confidence))
+        first, last = self.first_seen, self.last_seen
+        frame = FrameMeta(best.frame.camera_id, best.frame.frame_id, first, best.frame.location)
+        return replace(best, read_id=self.group_id, frame=frame, plate=plate, confidence=confidence,
+                       candidates=others, frames=len(self.reads),
+                       seen_ms=round((last - first).total_seconds() * 1000))
+
+
+@dataclass
+class CameraGroups:
+    """Open groups of one camera (Bytewax keeps one per camera key and snapshots it for recovery)."""
+
+    gap: timedelta
+    lateness: timedelta
+    groups: list[Group] = field(default_factory=list)
+    newest: datetime | None = None  # the camera's newest capture time seen: its event-time clock
+
+    def add(self, read: PlateRead) -> tuple[str, list[PlateRead]]:
+        """Put the read in its group; returns the group id and the groups that closed."""
+        t = read.frame.captured_at
+        self.newest = t if self.newest is None else max(self.newest, t)
+        group = next((g for g in self.groups if g.matches(read) and abs(t - g.last_seen) <= self.gap), None)
+        if group is None:
+            group = Group(group_id_for(read.read_id))
+            self.groups.append(group)
+        group.reads.append(read)
+        return group.group_id, self._close(lambda g: g.last_seen + self.gap + self.lateness < self.newest)
+
+    def close_all(self) -> list[PlateRead]:
+        """Everything still open (end of stream, or the camera went quiet)."""
+        return self._close(lambda g: True)
+
+    def _close(self, done) -> list[PlateRead]:
+        closed = [g for g in self.groups if done(g)]
+        self.groups = [g for g in self.groups if not done(g)]
+        return [g.stored() for g in closed]
