@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -155,6 +156,12 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     """Hand over to Bytewax's runner (threads with -w, processes/machines with -i/-a)."""
     argv = [sys.executable, "-m", "bytewax.run", "flows.read_flow:build_from_env()",
             "-w", str(args.workers or cfg.flow.workers_per_process)]
+    if cfg.flow.recovery_dir != "off":
+        recovery = Path(cfg.flow.recovery_dir or cfg.data_path / "recovery")
+        if not recovery.is_dir():  # one partition file; every process of the cluster must reach it
+            recovery.mkdir(parents=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True)
+        argv += ["-r", str(recovery), "-s", str(max(1, round(cfg.flow.snapshot_interval_s))), "-b", "0"]
     if args.process_id is not None:
         argv += ["-i", str(args.process_id), "-a", args.addresses]
         # Processes sharing a host each need their own metrics port: base port + process id.

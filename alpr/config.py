@@ -89,6 +89,11 @@ class FlowConfig:
     group_gap_s: float = 4.5
     # Frames may arrive this late (event time); a group closes gap + lateness after its last read.
     group_lateness_s: float = 2.0
+    # Bytewax recovery: snapshots of Kafka offsets and open passes, so a restart loses nothing.
+    tail: bool = True  # keep reading new frames; false stops at the end of the topic (backfills)
+    recovery_dir: str = ""  # default: <data_dir>/recovery; "off" runs without recovery
+    snapshot_interval_s: int = 5  # whole seconds (Bytewax)
+    source_batch_size: int = 4  # frames taken from each Kafka partition at a time
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
 

@@ -36,6 +36,8 @@ CLICKHOUSE_ROWS.labels("reads")
 GROUPS = Counter("alpr_groups_total", "Vehicle passes stored (grouped reads)", ["camera_id"])
 GROUP_FRAMES = Histogram("alpr_group_frames", "Frames per stored vehicle pass", buckets=(1, 2, 3, 5, 8, 13, 21))
 
+REPLAYS_SKIPPED = Counter("alpr_kafka_replays_skipped_total", "Messages not sent again after a restart", ["topic"])
+
 # Access control and audit (the API and CLI processes).
 AUDIT_WRITE_FAILURES = Counter("alpr_audit_write_failures_total", "Accesses refused because the audit record could not be written")
 ACCESS_DECISIONS = Counter("alpr_access_decisions_total", "Access decisions by action and outcome", ["action", "outcome"])

@@ -41,7 +41,7 @@ from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
 from detectors.registry import make_reader
 from sinks.clickhouse import HITS, IMAGES, READS, ClickHouseSink
-from sinks.kafka import dead_letter_message, hit_message
+from sinks.kafka import ExactlyOnceKafkaSink, dead_letter_message, hit_message
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,10 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     kcfg.pop("bootstrap.servers")
 
     flow = Dataflow("alpr_read")
-    src = kop.input("frames_in", flow, brokers=brokers, topics=[cfg.kafka.frames_topic], tail=tail, add_config=kcfg)
+    # Small batches: reading a frame takes tens to hundreds of ms, and a Bytewax epoch (a snapshot)
+    # can only close once every frame of the batches it took is done.
+    src = kop.input("frames_in", flow, brokers=brokers, topics=[cfg.kafka.frames_topic], tail=tail, add_config=kcfg,
+                    batch_size=cfg.flow.source_batch_size)
     kafka_errors = op.map(
         "kafka_errors", src.errs, lambda e: Rejected(e.msg, "consume", "kafka_error", str(e.err))
     )
@@ -227,8 +230,8 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
 
     rejected = op.merge("rejected", kafka_errors, checked.falses, read.falses)
     out = op.merge("to_kafka", op.map("hit_messages", hits, to_hit_message), op.map("dead_letters", rejected, to_dead_letter))
-    pconf = {k: v for k, v in kafka.producer_config(cfg).items() if k != "bootstrap.servers"}
-    kop.output("kafka_out", out, brokers=brokers, topic=None, add_config=pconf)
+    ids = {cfg.kafka.hits_topic: "hit_id", cfg.kafka.dead_letter_topic: "dlq_source"}
+    op.output("kafka_out", out, ExactlyOnceKafkaSink(kafka.producer_config(cfg), cfg.kafka.client_config(), ids))
     return flow
 
 
@@ -237,5 +240,5 @@ def build_from_env() -> Dataflow:
     logging.basicConfig(level=os.environ.get("ALPR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = config_mod.load()
     start_http_server(cfg.flow.metrics_port, addr=cfg.flow.metrics_host)
-    return build(cfg, tail=os.environ.get("ALPR_FLOW_TAIL", "1") != "0")
+    return build(cfg, tail=cfg.flow.tail)
 
