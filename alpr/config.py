@@ -89,6 +89,9 @@ class FlowConfig:
     group_gap_s: float = 4.5
     # Frames may arrive this late (event time); a group closes gap + lateness after its last read.
     group_lateness_s: float = 2.0
+    # A camera that sends nothing for this long (wall clock) has its open passes stored. Kept well
+    # above gap + lateness so that a slow backlog is never mistaken for a quiet camera.
+    group_idle_s: float = 30.0
     # Bytewax recovery: snapshots of Kafka offsets and open passes, so a restart loses nothing.
     tail: bool = True  # keep reading new frames; false stops at the end of the topic (backfills)
     recovery_dir: str = ""  # default: <data_dir>/recovery; "off" runs without recovery

@@ -3,8 +3,8 @@
 A read joins an open group on its camera when its plate is the same vehicle as one read in the group
 (equal once confusable characters are folded, or one edit apart) and it was captured within ``gap``
 of the group's last read. Groups close on event time: once the camera's newest capture time is more
-than ``gap + lateness`` past a group's last read (frames may arrive up to ``lateness`` out of order),
-or, for a camera that went quiet, after that long on the wall clock. A read too late for its closed
+than ``gap + lateness`` past a group's last read (frames may arrive up to ``lateness`` out of order);
+the flow also closes them when the camera goes quiet (``flow.group_idle_s`` on the wall clock). A read too late for its closed
 group starts a group of its own: it is stored, never dropped.
 
 The stored plate is a per-character vote weighted by confidence, which fixes single-frame misreads.

@@ -132,14 +132,14 @@ class GroupReads(StatefulLogic):
     """One camera's open vehicle passes (``alpr.grouping.CameraGroups``) as a Bytewax stateful step.
 
     Emits ("read", read) at once for every read, its id replaced by its pass's id (what a hit refers
-    to), and ("pass", stored read) when a pass closes: on the camera's event time, after ``gap +
-    lateness`` of wall-clock silence, or at the end of the stream. The state is snapshotted for
+    to), and ("pass", stored read) when a pass closes: on the camera's event time, after
+    ``flow.group_idle_s`` of wall-clock silence from the camera, or at the end of the stream. The state is snapshotted for
     recovery, so a restart resumes the same passes with the same ids.
     """
 
-    def __init__(self, state: CameraGroups | None, gap: timedelta, lateness: timedelta):
+    def __init__(self, state: CameraGroups | None, gap: timedelta, lateness: timedelta, idle: timedelta):
         self.state = state or CameraGroups(gap, lateness)
-        self.quiet = gap + lateness
+        self.quiet = idle
         self.deadline = datetime.now(timezone.utc) + self.quiet if self.state.groups else None
 
     def _passes(self, closed: list[PlateRead]) -> list[tuple[str, PlateRead]]:
@@ -196,8 +196,9 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     read = op.branch("read_ok", op.map("read_plates", checked.trues, make_read_step(reader)), lambda x: isinstance(x, list))
     reads = op.flatten("reads", read.trues)
     gap, lateness = timedelta(seconds=cfg.flow.group_gap_s), timedelta(seconds=cfg.flow.group_lateness_s)
+    idle = timedelta(seconds=cfg.flow.group_idle_s)
     grouped = op.stateful("group_reads", op.key_on("by_camera", reads, lambda r: r.frame.camera_id),
-                          lambda state: GroupReads(state, gap, lateness))
+                          lambda state: GroupReads(state, gap, lateness, idle))
     events = op.branch("is_pass", op.map("unkey", grouped, lambda kv: kv[1]), lambda e: e[0] == "pass")
     passes = op.map("passes", events.trues, lambda e: e[1])
     reads = op.map("reads_in_passes", events.falses, lambda e: e[1])

@@ -87,7 +87,7 @@ def flow_env(cfg, tmp: Path, name: str) -> dict:
             "ALPR_FLOW__METRICS_PORT": str(free_port()), "ALPR_FLOW__TAIL": "0", "ALPR_FLOW__SNAPSHOT_INTERVAL_S": "1",
             # passes close on event time and at the end of the stream only, never on a wall-clock pause,
             # so the uninterrupted run is a fixed reference
-            "ALPR_FLOW__GROUP_LATENESS_S": "600", "ALPR_HOTLIST__KEY_FILE": str(tmp / "hotlist.key"),
+            "ALPR_FLOW__GROUP_IDLE_S": "3600", "ALPR_HOTLIST__KEY_FILE": str(tmp / "hotlist.key"),
             "ALPR_READER__INTRA_OP_THREADS": "1"}
 
 
