@@ -18,14 +18,23 @@ from datetime import datetime, timedelta
 
 from alpr.domain import FrameMeta, PlateRead, stable_id
 from alpr.matching import fold
-from alpr.scoring import edit_distance
 
 MAX_CANDIDATES = 5
 
 
+def within_one_edit(a: str, b: str) -> bool:
+    """Edit distance <= 1 in one linear pass (this runs for every read against every open pass)."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) <= 1
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long_)) if x != y), len(short))
+    return short[i:] == long_[i + 1:]
+
+
 def same_vehicle(a: str, b: str) -> bool:
-    fa, fb = fold(a), fold(b)
-    return fa == fb or (abs(len(fa) - len(fb)) <= 1 and edit_distance(fa, fb) <= 1)
+    return within_one_edit(fold(a), fold(b))
 
 
 def group_id_for(first_read_id: str) -> str:
@@ -65,17 +74,20 @@ def consensus(reads: list[PlateRead]) -> tuple[str, float, tuple[str, ...]]:
 class Group:
     group_id: str
     reads: list[PlateRead] = field(default_factory=list)
+    folded: set[str] = field(default_factory=set)  # the distinct plates read so far, folded
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
 
-    @property
-    def first_seen(self) -> datetime:
-        return min(r.frame.captured_at for r in self.reads)
-
-    @property
-    def last_seen(self) -> datetime:
-        return max(r.frame.captured_at for r in self.reads)
+    def add(self, read: PlateRead) -> None:
+        t = read.frame.captured_at
+        self.reads.append(read)
+        self.folded.add(fold(read.plate))
+        self.first_seen = t if self.first_seen is None else min(self.first_seen, t)
+        self.last_seen = t if self.last_seen is None else max(self.last_seen, t)
 
     def matches(self, read: PlateRead) -> bool:
-        return any(same_vehicle(read.plate, r.plate) for r in self.reads)
+        f = fold(read.plate)
+        return any(within_one_edit(f, g) for g in self.folded)
 
     def stored(self) -> PlateRead:
         """The group as the one read to store: consensus plate, best crop, first seen, frames, duration."""
@@ -101,11 +113,11 @@ class CameraGroups:
         """Put the read in its group; returns the group id and the groups that closed."""
         t = read.frame.captured_at
         self.newest = t if self.newest is None else max(self.newest, t)
-        group = next((g for g in self.groups if g.matches(read) and abs(t - g.last_seen) <= self.gap), None)
+        group = next((g for g in self.groups if abs(t - g.last_seen) <= self.gap and g.matches(read)), None)
         if group is None:
             group = Group(group_id_for(read.read_id))
             self.groups.append(group)
-        group.reads.append(read)
+        group.add(read)
         return group.group_id, self._close(lambda g: g.last_seen + self.gap + self.lateness < self.newest)
 
     def close_all(self) -> list[PlateRead]:

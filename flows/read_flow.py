@@ -27,14 +27,14 @@ import cv2
 import redis
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
 from alpr import db, frames, kafka, metrics
 from alpr.config import Config
-from alpr.domain import FrameMeta, Match, PlateRead, read_id_for
+from alpr.domain import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.grouping import CameraGroups
 from alpr.hits import hit_key, matches_for, suppress_repeats
 from alpr.hotlist import HotlistStore
@@ -194,7 +194,28 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
 
     checked = op.branch("is_valid", op.map("validate", src.oks, validate), lambda x: isinstance(x, Frame))
     read = op.branch("read_ok", op.map("read_plates", checked.trues, make_read_step(reader)), lambda x: isinstance(x, list))
-    reads = op.flatten("reads", read.trues)
+    hits = after_ocr(cfg, op.flatten("reads", read.trues), store)
+
+    def to_hit_message(hit) -> KafkaSinkMessage:
+        metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
+        metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
+        return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)
+
+    def to_dead_letter(r: Rejected) -> KafkaSinkMessage:
+        metrics.DEAD_LETTERS.labels(r.reason).inc()
+        log.warning("dead letter from %s: %s: %s", r.stage, r.reason, r.detail)
+        return dead_letter_message(r.msg, cfg.kafka.dead_letter_topic, r.stage, r.reason, r.detail)
+
+    rejected = op.merge("rejected", kafka_errors, checked.falses, read.falses)
+    out = op.merge("to_kafka", op.map("hit_messages", hits, to_hit_message), op.map("dead_letters", rejected, to_dead_letter))
+    ids = {cfg.kafka.hits_topic: "hit_id", cfg.kafka.dead_letter_topic: "dlq_source"}
+    op.output("kafka_out", out, ExactlyOnceKafkaSink(kafka.producer_config(cfg), cfg.kafka.client_config(), ids))
+    return flow
+
+
+def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Stream[Hit]:
+    """Everything after OCR: passes to ClickHouse when they close; every read at once through the
+    hot-list join and first-hit-per-pass; returns the hits (also stored in ClickHouse)."""
     gap, lateness = timedelta(seconds=cfg.flow.group_gap_s), timedelta(seconds=cfg.flow.group_lateness_s)
     idle = timedelta(seconds=cfg.flow.group_idle_s)
     grouped = op.stateful("group_reads", op.key_on("by_camera", reads, lambda r: r.frame.camera_id),
@@ -218,22 +239,7 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
 
     hits = op.map("hit_values", hits, lambda kv: kv[1])
     op.output("hits_to_clickhouse", hits, ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
-
-    def to_hit_message(hit) -> KafkaSinkMessage:
-        metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
-        metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
-        return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)
-
-    def to_dead_letter(r: Rejected) -> KafkaSinkMessage:
-        metrics.DEAD_LETTERS.labels(r.reason).inc()
-        log.warning("dead letter from %s: %s: %s", r.stage, r.reason, r.detail)
-        return dead_letter_message(r.msg, cfg.kafka.dead_letter_topic, r.stage, r.reason, r.detail)
-
-    rejected = op.merge("rejected", kafka_errors, checked.falses, read.falses)
-    out = op.merge("to_kafka", op.map("hit_messages", hits, to_hit_message), op.map("dead_letters", rejected, to_dead_letter))
-    ids = {cfg.kafka.hits_topic: "hit_id", cfg.kafka.dead_letter_topic: "dlq_source"}
-    op.output("kafka_out", out, ExactlyOnceKafkaSink(kafka.producer_config(cfg), cfg.kafka.client_config(), ids))
-    return flow
+    return hits
 
 
 def build_from_env() -> Dataflow:

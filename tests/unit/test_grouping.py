@@ -64,3 +64,16 @@ def test_grouping_is_deterministic_for_a_replay():
         return [g for _, g in out], cam.close_all()
 
     assert run() == run()
+
+
+def test_within_one_edit_agrees_with_the_edit_distance():
+    import itertools
+    import random
+
+    from alpr.grouping import within_one_edit
+    from alpr.scoring import edit_distance
+
+    rng = random.Random(3)
+    words = ["".join(rng.choice("AB01") for _ in range(rng.randint(3, 6))) for _ in range(60)]
+    for a, b in itertools.product(words, repeat=2):
+        assert within_one_edit(a, b) == (edit_distance(a, b) <= 1), (a, b)
