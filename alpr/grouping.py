@@ -25,7 +25,15 @@ MAX_CANDIDATES = 5
 def within_one_edit(a: str, b: str) -> bool:
     """Edit distance <= 1 in one linear pass (this runs for every read against every open pass)."""
     if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) <= 1
+        if a == b:
+            return True
+        diff = 0
+        for x, y in zip(a, b):
+            if x != y:
+                diff += 1
+                if diff > 1:
+                    return False
+        return True
     if abs(len(a) - len(b)) != 1:
         return False
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
@@ -85,9 +93,8 @@ class Group:
         self.first_seen = t if self.first_seen is None else min(self.first_seen, t)
         self.last_seen = t if self.last_seen is None else max(self.last_seen, t)
 
-    def matches(self, read: PlateRead) -> bool:
-        f = fold(read.plate)
-        return any(within_one_edit(f, g) for g in self.folded)
+    def matches(self, folded: str) -> bool:
+        return folded in self.folded or any(within_one_edit(folded, g) for g in self.folded)
 
     def stored(self) -> PlateRead:
         """The group as the one read to store: consensus plate, best crop, first seen, frames, duration."""
@@ -113,18 +120,20 @@ class CameraGroups:
         """Put the read in its group; returns the group id and the groups that closed."""
         t = read.frame.captured_at
         self.newest = t if self.newest is None else max(self.newest, t)
-        group = next((g for g in self.groups if abs(t - g.last_seen) <= self.gap and g.matches(read)), None)
+        f = fold(read.plate)
+        group = next((g for g in self.groups if abs(t - g.last_seen) <= self.gap and g.matches(f)), None)
         if group is None:
             group = Group(group_id_for(read.read_id))
             self.groups.append(group)
         group.add(read)
-        return group.group_id, self._close(lambda g: g.last_seen + self.gap + self.lateness < self.newest)
+        horizon = self.newest - self.gap - self.lateness
+        if all(g.last_seen >= horizon for g in self.groups):
+            return group.group_id, []
+        closed = [g for g in self.groups if g.last_seen < horizon]
+        self.groups = [g for g in self.groups if g.last_seen >= horizon]
+        return group.group_id, [g.stored() for g in closed]
 
     def close_all(self) -> list[PlateRead]:
         """Everything still open (end of stream, or the camera went quiet)."""
-        return self._close(lambda g: True)
-
-    def _close(self, done) -> list[PlateRead]:
-        closed = [g for g in self.groups if done(g)]
-        self.groups = [g for g in self.groups if not done(g)]
+        closed, self.groups = self.groups, []
         return [g.stored() for g in closed]

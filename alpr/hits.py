@@ -6,7 +6,7 @@ car make one hit; event time decides, so replays and late frames give the same a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from alpr.domain import Hit, Match, PlateRead, hit_id_for
@@ -39,7 +39,3 @@ def suppress_repeats(
         return last_hit_at, []
     hit_id = hit_id_for(read.frame.camera_id, match.entry.list_name, match.entry.entry_id, read.read_id)
     return t, [Hit(hit_id, read, match.entry, match.kind, match.plate)]
-
-
-def matches_for(reads: Iterable[PlateRead], found: dict[str, Sequence[Match]]) -> list[tuple[PlateRead, Match]]:
-    return [(r, m) for r in reads for m in best_matches(r, found)]

@@ -36,7 +36,7 @@ from alpr import db, frames, kafka, metrics
 from alpr.config import Config
 from alpr.domain import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.grouping import CameraGroups
-from alpr.hits import hit_key, matches_for, suppress_repeats
+from alpr.hits import best_matches, hit_key, suppress_repeats
 from alpr.hotlist import HotlistStore
 from detectors.base import PlateReader
 from detectors.registry import make_reader
@@ -46,6 +46,7 @@ from sinks.kafka import ExactlyOnceKafkaSink, dead_letter_message, hit_message
 log = logging.getLogger(__name__)
 
 CROP_PAD = 0.15  # extra context around the plate box in the stored crop
+GROUPING_SECONDS = metrics.STAGE_SECONDS.labels("grouping")
 SCENE_MAX_SIDE = 640  # the stored scene image: enough to see the vehicle and the place, small on disk
 
 
@@ -131,8 +132,7 @@ def make_read_step(reader: PlateReader):
 class GroupReads(StatefulLogic):
     """One camera's open vehicle passes (``alpr.grouping.CameraGroups``) as a Bytewax stateful step.
 
-    Emits ("read", read) at once for every read, its id replaced by its pass's id (what a hit refers
-    to), and ("pass", stored read) when a pass closes: on the camera's event time, after
+    Emits ("read", (pass id, read)) at once for every read (a hit refers to the pass), and ("pass", stored read) when a pass closes: on the camera's event time, after
     ``flow.group_idle_s`` of wall-clock silence from the camera, or at the end of the stream. The state is snapshotted for
     recovery, so a restart resumes the same passes with the same ids.
     """
@@ -152,8 +152,8 @@ class GroupReads(StatefulLogic):
         t0 = time.perf_counter()
         group_id, closed = self.state.add(read)
         self.deadline = datetime.now(timezone.utc) + self.quiet
-        out = [("read", replace(read, read_id=group_id)), *self._passes(closed)]
-        metrics.STAGE_SECONDS.labels("grouping").observe(time.perf_counter() - t0)
+        out = [("read", (group_id, read)), *self._passes(closed)]
+        GROUPING_SECONDS.observe(time.perf_counter() - t0)
         return out, StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[list, bool]:
@@ -221,16 +221,21 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     grouped = op.stateful("group_reads", op.key_on("by_camera", reads, lambda r: r.frame.camera_id),
                           lambda state: GroupReads(state, gap, lateness, idle))
     events = op.branch("is_pass", op.map("unkey", grouped, lambda kv: kv[1]), lambda e: e[0] == "pass")
-    passes = op.map("passes", events.trues, lambda e: e[1])
+    # Passes are written in batches of up to 1000 or every 0.5 s: every ClickHouse insert makes a
+    # part, so few large inserts beat many small ones (hits do not wait for this).
+    batched = op.collect("batch_passes", op.key_on("one_key", events.trues, lambda e: "passes"),
+                         timeout=timedelta(milliseconds=500), max_size=1000)
+    passes = op.flat_map("passes", batched, lambda kv: [e[1] for e in kv[1]])
     reads = op.map("reads_in_passes", events.falses, lambda e: e[1])
     connect = lambda: db.connect(cfg)  # noqa: E731 - each sink partition opens its own client
     op.output("passes_to_clickhouse", passes, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
 
-    def join_hotlists(batch: list[PlateRead]) -> list[tuple[PlateRead, Match]]:
+    def join_hotlists(batch: list[tuple[str, PlateRead]]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
-        found = store.match(p for r in batch for p in (r.plate, *r.candidates))
+        found = store.match(p for _, r in batch for p in (r.plate, *r.candidates))
         metrics.STAGE_SECONDS.labels("hotlist").observe(time.perf_counter() - t0)
-        return matches_for(batch, found)
+        # a matching read takes its pass's id, which the hit refers to (most reads match nothing)
+        return [(replace(r, read_id=pass_id), m) for pass_id, r in batch for m in best_matches(r, found)]
 
     matches = op.flat_map_batch("hotlist_join", reads, join_hotlists)
     keyed = op.key_on("by_hit_key", matches, lambda m: hit_key(*m))
@@ -238,7 +243,11 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     hits = op.stateful_flat_map("first_hit_per_pass", keyed, lambda last, m: suppress_repeats(last, m, window))
 
     hits = op.map("hit_values", hits, lambda kv: kv[1])
-    op.output("hits_to_clickhouse", hits, ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
+    # stored in batches like passes; publishing to dispatch (the caller) does not wait for this
+    stored = op.collect("batch_hits", op.key_on("one_hit_key", hits, lambda h: "hits"),
+                        timeout=timedelta(milliseconds=500), max_size=1000)
+    op.output("hits_to_clickhouse", op.flat_map("hits_to_store", stored, lambda kv: kv[1]),
+              ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
     return hits
 
 
