@@ -1,0 +1,204 @@
+"""Read-flow benchmark on frames: saturation with 1 and 2 processes, and frame-to-hit latency.
+
+    .venv/bin/python benchmarks/frames_bench.py [--frames 80] [--latency-seconds 60]
+
+Starts its own tansu and Redis (``alpr.stack``) under a temporary directory and publishes simulated
+frames from four fixed cameras (four partitions, keyed by camera). Then:
+
+1. Saturation: ``alpr run`` over the backlog with 1 process, then with 2 processes (a Bytewax
+   cluster, ``-i/-a``), ONNX Runtime on one thread per process. Frames per second is measured
+   between 10% and 90% of the backlog, so model loading is left out. chDB allows one process per
+   database, so each process writes its own (a production cluster shares a ClickHouse server).
+2. Latency: one process tailing the topic while the cameras publish live at half the measured
+   one-process saturation rate, every simulated plate on a hot list; latency is from a frame's
+   capture time to its hit arriving on the hits topic.
+
+The detector is the configured reader (PP-OCR until a trained plate detector lands). Prints a
+table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from alpr import config as config_mod
+from alpr import kafka, stack
+from alpr.config import SimulatorConfig
+from alpr.crypto import Keyring, generate_key_file
+from alpr.frames import encode_jpeg
+from alpr.hotlist import HotlistStore, NewEntry
+from alpr.publish import FramePublisher
+from alpr.simulator.traffic import Simulator
+from alpr.stack import free_port
+
+
+def frames_done(port: int) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("alpr_frames_total{"))
+
+
+def flow_env(base: dict, tmp: Path, name: str) -> dict:
+    return {**os.environ, **base, "ALPR_DATA_DIR": str(tmp / name), "ALPR_FLOW__RECOVERY_DIR": "off",
+            "ALPR_READER__INTRA_OP_THREADS": "1", "ALPR_KAFKA__HITS_TOPIC": f"hits-{name}",
+            "ALPR_KAFKA__DEAD_LETTER_TOPIC": f"dlq-{name}", "ALPR_FLOW__METRICS_PORT": str(free_port())}
+
+
+def saturation(base: dict, tmp: Path, procs: int, total: int) -> float:
+    """Frames per second over the backlog with this many processes."""
+    ports = [free_port() for _ in range(procs)]
+    addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
+    started = []
+    metrics_ports = []
+    for i in range(procs):
+        env = {**flow_env(base, tmp, f"sat{procs}-{i}"), "ALPR_FLOW__TAIL": "0"}
+        metrics_ports.append(int(env["ALPR_FLOW__METRICS_PORT"]) + (i if procs > 1 else 0))
+        argv = [sys.executable, "-m", "alpr.cli", "run"] + (["-i", str(i), "-a", addresses] if procs > 1 else [])
+        started.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    marks: dict[float, float] = {}
+    try:
+        while any(p.poll() is None for p in started):
+            done = sum(frames_done(port) for port in metrics_ports)
+            for q in (0.1, 0.9):
+                if q not in marks and done >= q * total:
+                    marks[q] = time.monotonic()
+            time.sleep(0.1)
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+    if len(marks) < 2:
+        raise RuntimeError(f"the {procs}-process run ended before it read 90% of the frames")
+    return 0.8 * total / (marks[0.9] - marks[0.1])
+
+
+def latency(base: dict, tmp: Path, sim_cfg: SimulatorConfig, fps_total: float, seconds: float, cfg) -> list[float]:
+    """Capture-to-hit latencies (s) with cameras publishing live at fps_total frames per second."""
+    sim = Simulator(replace(sim_cfg, seed=sim_cfg.seed + 1))
+    frames = [next(iter_) for iter_ in [sim.frames(realtime=False)] for _ in range(int(fps_total * seconds))]
+    plates = sorted({p for f in frames for p in f.meta.true_plates or ()})
+    key = tmp / "hotlist.key"
+    generate_key_file(key)
+    HotlistStore(redis.Redis.from_url(cfg.redis.url), Keyring.load(key, environ={})).replace(
+        "stolen", [NewEntry(p, {"case": "bench"}) for p in plates])
+    env = flow_env(base, tmp, "latency")
+    flow = subprocess.Popen([sys.executable, "-m", "alpr.cli", "run"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    flow_cfg = config_mod.load(environ=env)
+    kafka.ensure_topics(flow_cfg)  # the hits topic must exist before it is assigned
+    consumer = Consumer({**cfg.kafka.client_config(), "group.id": f"bench-{uuid.uuid4().hex}"})
+    topic = flow_cfg.kafka.hits_topic
+    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    port = int(env["ALPR_FLOW__METRICS_PORT"])
+    pub = FramePublisher(replace(cfg, kafka=replace(cfg.kafka, frames_topic=base["ALPR_KAFKA__FRAMES_TOPIC"])))
+    try:
+        warm = frames.pop()  # one frame first: latency counts from a running flow, not from model loading
+        pub.publish(replace(warm.meta, captured_at=datetime.now(timezone.utc)), encode_jpeg(warm.image))
+        pub.flush()
+        deadline = time.monotonic() + 120
+        while frames_done(port) < 1:
+            assert flow.poll() is None and time.monotonic() < deadline, "the flow did not start"
+            time.sleep(0.2)
+        start = datetime.now(timezone.utc)
+        out: list[float] = []
+        stop = threading.Event()
+
+        def collect_hits() -> None:  # hits are timed as they arrive, while the cameras keep publishing
+            while not stop.is_set():
+                m = consumer.poll(0.2)
+                if m is None or m.error():
+                    continue
+                arrived = datetime.now(timezone.utc)
+                captured = datetime.fromisoformat(json.loads(m.value())["captured_at"].replace("Z", "+00:00"))
+                if captured >= start:
+                    out.append((arrived - captured).total_seconds())
+
+        reader = threading.Thread(target=collect_hits, daemon=True)
+        reader.start()
+        t0 = time.monotonic()
+        for i, f in enumerate(frames):
+            while time.monotonic() < t0 + i / fps_total:
+                time.sleep(0.005)
+            pub.publish(replace(f.meta, captured_at=datetime.now(timezone.utc)), encode_jpeg(f.image))
+        pub.flush()
+        time.sleep(10)  # the last frames' hits
+        stop.set()
+        reader.join()
+        return out
+    finally:
+        consumer.close()
+        flow.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=80)
+    ap.add_argument("--latency-seconds", type=float, default=60)
+    ap.add_argument("--rate", type=float, help="only measure latency, at this many frames/s")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="alpr-frames-bench-") as t:
+        tmp = Path(t)
+        base = {"ALPR_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+                "ALPR_REDIS__URL": f"redis://127.0.0.1:{free_port()}/0", "ALPR_KAFKA__FRAMES_TOPIC": "frames-backlog"}
+        cfg = config_mod.load(environ={**base, "ALPR_DATA_DIR": str(tmp / "stack")})
+        stack.up(cfg)
+        try:
+            kafka.ensure_topics(cfg)
+            sim_cfg = SimulatorConfig(fixed_cameras=4, mobile_units=0, seed=11, no_plate_ratio=0.1)
+            sim = Simulator(sim_cfg).frames(realtime=False)
+            pub = FramePublisher(cfg)
+            for _ in range(args.frames):
+                f = next(sim)
+                pub.publish(f.meta, encode_jpeg(f.image))
+            pub.flush()
+            if args.rate:
+                one, two, rate = args.rate * 2, args.rate * 2, args.rate  # latency only, at the given rate
+            else:
+                print(f"published {args.frames} frames; saturating 1 process", file=sys.stderr)
+                one = saturation(base, tmp, 1, args.frames)
+                print("saturating 2 processes", file=sys.stderr)
+                two = saturation(base, tmp, 2, args.frames)
+                rate = one / 2
+            live = {**base, "ALPR_KAFKA__FRAMES_TOPIC": "frames-live"}
+            kafka.ensure_topics(config_mod.load(environ={**live, "ALPR_DATA_DIR": str(tmp / "stack")}))
+            print(f"latency at {rate:.2f} frames/s for {args.latency_seconds:.0f} s", file=sys.stderr)
+            lat = sorted(latency(live, tmp, sim_cfg, rate, args.latency_seconds, cfg))
+        finally:
+            stack.down(cfg)
+
+    def q(p: float) -> float | None:
+        return round(lat[min(len(lat) - 1, round(p * (len(lat) - 1)))] * 1000) if lat else None
+
+    out = {"frames": args.frames, "fps_1_process": round(one, 2), "fps_2_processes": round(two, 2),
+           "scaling": round(two / one, 2), "latency_rate_fps": round(rate, 2), "hits": len(lat),
+           "latency_p50_ms": q(0.5), "latency_p95_ms": q(0.95), "latency_p99_ms": q(0.99),
+           "latency_mean_ms": round(statistics.mean(lat) * 1000) if lat else None}
+    print(f"\n{'frames/s, 1 process':32} {out['fps_1_process']:>8}\n{'frames/s, 2 processes':32} {out['fps_2_processes']:>8}")
+    print(f"{'scaling (2 / 1)':32} {out['scaling']:>8}")
+    print(f"\nframe-to-hit at {out['latency_rate_fps']} frames/s (half of 1-process saturation), {len(lat)} hits")
+    print(f"{'p50 / p95 / p99 ms':32} {out['latency_p50_ms']} / {out['latency_p95_ms']} / {out['latency_p99_ms']}")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
