@@ -72,6 +72,7 @@ class Grant:
 class Access:
     def __init__(self, cfg: Config, client: Client, r: redis.Redis):
         db = cfg.clickhouse.database
+        self.client = client  # the database the gate guards, for the callers' own queries
         self.policy = cfg.policy
         self.users = UserStore(client, db)
         self.audit = AuditLog(client, db, r)

@@ -99,8 +99,8 @@ def cmd_passwd(cfg: Config, args: argparse.Namespace) -> int:
 # -- users -----------------------------------------------------------------------------------------
 
 def _show(u: User) -> dict:
-    d = {k: (str(v) if isinstance(v, (date, datetime)) else v) for k, v in u.__dict__.items() if k != "password_hash"}
-    return d
+    """A user as JSON, without the password hash."""
+    return {k: (str(v) if isinstance(v, (date, datetime)) else v) for k, v in u.__dict__.items() if k != "password_hash"}
 
 
 def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
@@ -224,7 +224,7 @@ def cmd_sql(cfg: Config, args: argparse.Namespace) -> int:
     from alpr import sql_guard
 
     access = open_access(cfg)
-    client = access.users.client
+    client = access.client
     with access.use(caller(cfg, args), "run_sql", terms={"sql": args.sql}) as grant:
         checked = sql_guard.check(client, args.sql, cfg.clickhouse.database)
         grant.plates = list(checked.plates)

@@ -120,7 +120,7 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
         client = db.connect(cfg)
         db.migrate(client, cfg)
         access = Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
-    client, database = access.users.client, cfg.clickhouse.database
+    client, database = access.client, cfg.clickhouse.database
     trusted = {p.strip() for p in cfg.api.trusted_proxies.split(",") if p.strip()}
     app = FastAPI(title="ALPR", version="1", description=__doc__)
 

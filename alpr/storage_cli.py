@@ -21,7 +21,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
         cameras=tuple(args.camera or ()), near=search.Near.parse(args.near) if args.near else None,
         page=args.page, page_size=args.page_size)
     with access.use(me, "search_reads", terms=q.terms(), plates=[q.plate]) as grant:
-        page = search.search(access.users.client, d, q)
+        page = search.search(access.client, d, q)
         grant.rows = len(page.reads)
     if args.csv:
         Path(args.csv).write_text(read_export.to_csv(page.reads))
@@ -29,7 +29,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
     if args.html:
         ids = [r.read_id for r in page.reads]
         with access.use(me, "view_image", terms={"read_ids": ids}, plates=[r.plate for r in page.reads]) as grant:
-            pics = search.images(access.users.client, d, ids)
+            pics = search.images(access.client, d, ids)
             grant.rows = len(pics)
         title = f"Reads for {q.plate or 'all plates'}" + (" (misread-tolerant)" if q.fuzzy else "")
         footer = f"Searched by {grant.user.username} ({grant.user.organisation}) for: {me.purpose}"
@@ -48,7 +48,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_retention(cfg: Config, args: argparse.Namespace) -> int:
     access = open_access(cfg)
-    client, d = access.users.client, cfg.clickhouse.database
+    client, d = access.client, cfg.clickhouse.database
     years = cfg.policy.retention_years
     if args.action == "enforce":
         with access.use(caller(cfg, args), "retention_enforce", terms={"retention_years": years}) as grant:
@@ -85,7 +85,7 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
         if args.recorded:
             access = open_access(cfg)
             with access.use(caller(cfg, args), "verify_evidence", terms={"file": args.file}) as grant:
-                expected = evidence.recorded_digest(access.users.client, cfg.clickhouse.database, Path(args.file))
+                expected = evidence.recorded_digest(access.client, cfg.clickhouse.database, Path(args.file))
                 grant.rows = int(expected is not None)
             if expected is None:
                 say("error: no export of this package is recorded in this database")
@@ -100,7 +100,7 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
         return 0 if v.ok else 1
     access = open_access(cfg)
     me = caller(cfg, args)
-    client, d = access.users.client, cfg.clickhouse.database
+    client, d = access.client, cfg.clickhouse.database
     if args.action == "hold":
         terms = {"case": args.case, "reads": args.read or [], "plate": args.plate or "", "from": str(args.since or ""),
                  "to": str(args.until or ""), "reason": args.reason}

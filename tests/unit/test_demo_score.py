@@ -1,13 +1,14 @@
 from alpr.demo import score
 
 
-def test_score_counts_plates_read_and_reads_right():
-    truth = {"f1": ("ABC123",), "f2": ("ABC123",), "f3": (), "f4": ("XYZ789",)}
-    reads = [("f1", "ABC123"), ("f2", "A8C123"), ("f3", "5THST"), ("f4", "XYZ789")]
-    s = score(truth, reads)
-    assert s["plates_shown"] == 3
-    assert s["read_accuracy"] == round(2 / 3, 4)
-    assert s["read_precision"] == 0.5
+def test_score_counts_passes_read_and_passes_right():
+    truth = {"f1": ("cam-1", ("ABC123",)), "f2": ("cam-1", ("ABC123",)), "f3": ("cam-1", ()),
+             "f4": ("cam-2", ("XYZ789",)), "f5": ("cam-2", ("ABC123",))}
+    passes = [("f2", "ABC123"), ("f3", "5THST"), ("f4", "XYZ78")]
+    s = score(truth, passes)
+    assert s["plates_shown"] == 3  # ABC123 on cam-1 and on cam-2, XYZ789 on cam-2
+    assert s["read_accuracy"] == round(1 / 3, 4)
+    assert s["read_precision"] == round(1 / 3, 4)
 
 
 def test_score_with_nothing():
