@@ -255,6 +255,9 @@ def build_from_env() -> Dataflow:
     """Entry point for ``python -m bytewax.run``: configuration from ALPR_CONFIG and ALPR_* variables."""
     logging.basicConfig(level=os.environ.get("ALPR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = config_mod.load()
+    # OpenCV's own thread pool (decode, resize) would otherwise use every core in every process;
+    # scale out with processes, each as wide as its OCR
+    cv2.setNumThreads(cfg.reader.intra_op_threads)
     start_http_server(cfg.flow.metrics_port, addr=cfg.flow.metrics_host)
     return build(cfg, tail=cfg.flow.tail)
 
