@@ -21,7 +21,7 @@ from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alpr import db, passwords, read_export, roles, search, sql_guard
+from alpr import db, passwords, roles, search, sql_guard
 from alpr.access import Access, AccessDenied, AuditUnavailable, Caller
 from alpr.config import Config
 from alpr.evidence import EvidenceError
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 PURPOSE = Query("", max_length=500, description="why you need this (required for LPR data and the access log)")
 CASE = Query("", max_length=64, description="case or incident number")
-PLATE_ID = Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+READ_ID = Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
 
 # route -> audited action, for requests refused before their handler runs (bad parameters)
 ROUTE_ACTIONS = {
@@ -57,21 +57,8 @@ class SessionOut(BaseModel):
     max_age_s: int
 
 
-class ReadOut(BaseModel):
-    read_id: str
-    captured_at: datetime
-    camera_id: str
-    plate: str
-    confidence: float
-    latitude: float
-    longitude: float
-    frames: int
-    candidates: list[str]
-    hold: bool
-
-
 class PageOut(BaseModel):
-    reads: list[ReadOut]
+    reads: list[search.FoundRead]
     page: int
     page_size: int
     more: bool
@@ -219,8 +206,7 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
                                    near=search.Near.parse(near) if near else None, page=page, page_size=page_size)
             result = search.search(client, database, q)
             grant.rows = len(result.reads)
-        return PageOut(reads=[ReadOut(**read_export.record(r)) for r in result.reads], page=result.page,
-                       page_size=result.page_size, more=result.more)
+        return PageOut(reads=result.reads, page=result.page, page_size=result.page_size, more=result.more)
 
     def one_read(who: Caller, read_id: str, action: str):
         with access.use(who, action, terms={"read_id": read_id}) as grant:
@@ -231,9 +217,9 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
             raise NotFound(f"no read {read_id}")
         return found[0]
 
-    @app.get("/v1/reads/{read_id}", response_model=ReadOut)
-    def view_read(who: CallerDep, read_id: Annotated[str, PLATE_ID]) -> ReadOut:
-        return ReadOut(**read_export.record(one_read(who, read_id, "view_read")))
+    @app.get("/v1/reads/{read_id}", response_model=search.FoundRead)
+    def view_read(who: CallerDep, read_id: Annotated[str, READ_ID]) -> search.FoundRead:
+        return one_read(who, read_id, "view_read")
 
     def image(who: Caller, read_id: str, which: int) -> Response:
         with access.use(who, "view_image", terms={"read_id": read_id, "image": ("crop", "scene")[which]}) as grant:
@@ -246,12 +232,12 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
 
     @app.get("/v1/reads/{read_id}/crop.jpg", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}})
-    def crop(who: CallerDep, read_id: Annotated[str, PLATE_ID]) -> Response:
+    def crop(who: CallerDep, read_id: Annotated[str, READ_ID]) -> Response:
         return image(who, read_id, 0)
 
     @app.get("/v1/reads/{read_id}/scene.jpg", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}})
-    def scene(who: CallerDep, read_id: Annotated[str, PLATE_ID]) -> Response:
+    def scene(who: CallerDep, read_id: Annotated[str, READ_ID]) -> Response:
         return image(who, read_id, 1)
 
     @app.post("/v1/sql", response_model=SqlOut)
