@@ -92,6 +92,9 @@ class FlowConfig:
     # A camera that sends nothing for this long (wall clock) has its open passes stored. Kept well
     # above gap + lateness so that a slow backlog is never mistaken for a quiet camera.
     group_idle_s: float = 30.0
+    # A pass is stored, and a read raises a hit, only with a read at least this confident; weaker
+    # reads still vote in the pass of a vehicle that was read well (lone ones are mostly misreads).
+    pass_min_confidence: float = 0.8
     # Bytewax recovery: snapshots of Kafka offsets and open passes, so a restart loses nothing.
     tail: bool = True  # keep reading new frames; false stops at the end of the topic (backfills)
     recovery_dir: str = ""  # default: <data_dir>/recovery; "off" runs without recovery
@@ -260,6 +263,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"clickhouse.database: {cfg.clickhouse.database!r} is not a plain identifier")
     if cfg.reader.engine not in {"ppocr"}:
         raise ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r} (known: ppocr)")
+    if not 0.0 <= cfg.flow.pass_min_confidence <= 1.0:
+        raise ConfigError(f"flow.pass_min_confidence: must be within 0..1, got {cfg.flow.pass_min_confidence}")
     if not 0.0 <= cfg.reader.min_confidence <= 1.0:
         raise ConfigError(f"reader.min_confidence: must be within 0..1, got {cfg.reader.min_confidence}")
     for key, value in {

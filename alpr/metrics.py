@@ -34,6 +34,8 @@ CLICKHOUSE_ERRORS.labels("reads")
 CLICKHOUSE_ROWS.labels("reads")
 
 GROUPS = Counter("alpr_groups_total", "Vehicle passes stored (grouped reads)", ["camera_id"])
+PASSES_DROPPED = Counter("alpr_passes_dropped_total",
+                         "Vehicle passes not stored: no read reached flow.pass_min_confidence", ["camera_id"])
 GROUP_FRAMES = Histogram("alpr_group_frames", "Frames per stored vehicle pass", buckets=(1, 2, 3, 5, 8, 13, 21))
 
 REPLAYS_SKIPPED = Counter("alpr_kafka_replays_skipped_total", "Messages not sent again after a restart", ["topic"])

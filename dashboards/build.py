@@ -68,7 +68,9 @@ def operations() -> Dashboard:
                            prom(f"sum by (camera_id) (rate(alpr_frames_total[{rate}]))", "{{camera_id}}")))
         .with_panel(series("Plate reads and stored vehicle passes per second", "reqps",
                            prom(f"sum(rate(alpr_reads_total[{rate}]))", "reads"),
-                           prom(f"sum(rate(alpr_groups_total[{rate}]))", "passes")))
+                           prom(f"sum(rate(alpr_groups_total[{rate}]))", "passes"),
+                           prom(f"sum(rate(alpr_passes_dropped_total[{rate}])) or vector(0)",
+                                "passes dropped: no confident read")))
         .with_row(Row("Latency"))
         .with_panel(series("Stage latency p95", "s", prom(
             f"histogram_quantile(0.95, sum by (le, stage) (rate(alpr_stage_duration_seconds_bucket[{rate}])))", "{{stage}}")))
