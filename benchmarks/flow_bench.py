@@ -83,7 +83,7 @@ def main() -> int:
             stream = op.input("reads", flow, TestingSource(reads, batch_size=500))
             hits = after_ocr(cfg, stream, store)
             messages = op.map("hit_messages", hits, lambda h: hit_message(h, cfg.kafka.hits_topic, "bench"))
-            op.output("hits_out", messages, ExactlyOnceKafkaSink(
+            op.output("hits_out", op.key_on("one_producer", messages, lambda _: "kafka"), ExactlyOnceKafkaSink(
                 kafka.producer_config(cfg), cfg.kafka.client_config(), {cfg.kafka.hits_topic: "hit_id"}))
             print(f"pushing {len(reads):,} reads through grouping, hot-list join, ClickHouse and hits", file=sys.stderr)
             t0 = time.perf_counter()

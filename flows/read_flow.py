@@ -28,12 +28,12 @@ import redis
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
 from alpr import db, frames, kafka, metrics
-from alpr.config import Config
+from alpr.config import Config, FlowConfig
 from alpr.domain import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.grouping import CameraGroups
 from alpr.hits import best_matches, hit_key, suppress_repeats
@@ -58,6 +58,14 @@ class Rejected:
     stage: str
     reason: str
     detail: str
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """What one camera's batch of reads gave: leads for the hot-list join, passes to store."""
+
+    leads: list[tuple[str, PlateRead]]  # (pass id, read)
+    passes: list[PlateRead]
 
 
 @dataclass(frozen=True)
@@ -129,38 +137,50 @@ def make_read_step(reader: PlateReader):
     return read_plates
 
 
-class GroupReads(StatefulLogic):
+class GroupReads(StatefulBatchLogic):
     """One camera's open vehicle passes (``alpr.grouping.CameraGroups``) as a Bytewax stateful step.
 
-    Emits ("read", (pass id, read)) at once for every read (a hit refers to the pass), and ("pass", stored read) when a pass closes: on the camera's event time, after
-    ``flow.group_idle_s`` of wall-clock silence from the camera, or at the end of the stream. The state is snapshotted for
-    recovery, so a restart resumes the same passes with the same ids.
+    For each batch of the camera's reads, emits one ``Grouped``: the reads confident enough to be
+    leads, each with its pass id (a hit refers to the pass), and the passes that closed: on the
+    camera's event time, after ``flow.group_idle_s`` of wall-clock silence from the camera, or at the
+    end of the stream. The state is snapshotted for recovery, so a restart resumes the same passes
+    with the same ids.
     """
 
-    def __init__(self, state: CameraGroups | None, gap: timedelta, lateness: timedelta, idle: timedelta):
-        self.state = state or CameraGroups(gap, lateness)
-        self.quiet = idle
+    def __init__(self, state: CameraGroups | None, cfg: FlowConfig):
+        self.state = state or CameraGroups(timedelta(seconds=cfg.group_gap_s), timedelta(seconds=cfg.group_lateness_s),
+                                           cfg.pass_min_confidence)
+        self.quiet = timedelta(seconds=cfg.group_idle_s)
         self.deadline = datetime.now(timezone.utc) + self.quiet if self.state.groups else None
 
-    def _passes(self, closed: list[PlateRead]) -> list[tuple[str, PlateRead]]:
+    def _grouped(self, leads: list[tuple[str, PlateRead]], closed: list[PlateRead], dropped: int) -> list[Grouped]:
         for g in closed:
-            metrics.GROUPS.labels(g.frame.camera_id).inc()
             metrics.GROUP_FRAMES.observe(g.frames)
-        return [("pass", g) for g in closed]
+        if closed:
+            metrics.GROUPS.labels(self.state.camera_id).inc(len(closed))
+        if dropped:
+            metrics.PASSES_DROPPED.labels(self.state.camera_id).inc(dropped)
+        return [Grouped(leads, closed)] if leads or closed else []
 
-    def on_item(self, read: PlateRead) -> tuple[list, bool]:
+    def on_batch(self, reads: list[PlateRead]) -> tuple[list[Grouped], bool]:
         t0 = time.perf_counter()
-        group_id, closed = self.state.add(read)
+        leads, passes, dropped = [], [], 0
+        for read in reads:
+            group_id, closed, n = self.state.add(read)
+            if self.state.is_lead(read):
+                leads.append((group_id, read))
+            passes += closed
+            dropped += n
         self.deadline = datetime.now(timezone.utc) + self.quiet
-        out = [("read", (group_id, read)), *self._passes(closed)]
-        GROUPING_SECONDS.observe(time.perf_counter() - t0)
-        return out, StatefulLogic.RETAIN
+        out = self._grouped(leads, passes, dropped)
+        GROUPING_SECONDS.observe(time.perf_counter() - t0)  # what each read of the batch waited
+        return out, StatefulBatchLogic.RETAIN
 
-    def on_notify(self) -> tuple[list, bool]:
-        return self._passes(self.state.close_all()), StatefulLogic.DISCARD
+    def on_notify(self) -> tuple[list[Grouped], bool]:
+        return self._grouped([], *self.state.close_all()), StatefulBatchLogic.DISCARD
 
-    def on_eof(self) -> tuple[list, bool]:
-        return self._passes(self.state.close_all()), StatefulLogic.DISCARD
+    def on_eof(self) -> tuple[list[Grouped], bool]:
+        return self._grouped([], *self.state.close_all()), StatefulBatchLogic.DISCARD
 
     def notify_at(self) -> datetime | None:
         return self.deadline
@@ -209,26 +229,25 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     rejected = op.merge("rejected", kafka_errors, checked.falses, read.falses)
     out = op.merge("to_kafka", op.map("hit_messages", hits, to_hit_message), op.map("dead_letters", rejected, to_dead_letter))
     ids = {cfg.kafka.hits_topic: "hit_id", cfg.kafka.dead_letter_topic: "dlq_source"}
-    op.output("kafka_out", out, ExactlyOnceKafkaSink(kafka.producer_config(cfg), cfg.kafka.client_config(), ids))
+    op.output("kafka_out", op.key_on("one_producer", out, lambda _: "kafka"),
+              ExactlyOnceKafkaSink(kafka.producer_config(cfg), cfg.kafka.client_config(), ids))
     return flow
 
 
 def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Stream[Hit]:
     """Everything after OCR: passes to ClickHouse when they close; every read at once through the
     hot-list join and first-hit-per-pass; returns the hits (also stored in ClickHouse)."""
-    gap, lateness = timedelta(seconds=cfg.flow.group_gap_s), timedelta(seconds=cfg.flow.group_lateness_s)
-    idle = timedelta(seconds=cfg.flow.group_idle_s)
-    grouped = op.stateful("group_reads", op.key_on("by_camera", reads, lambda r: r.frame.camera_id),
-                          lambda state: GroupReads(state, gap, lateness, idle))
-    events = op.branch("is_pass", op.map("unkey", grouped, lambda kv: kv[1]), lambda e: e[0] == "pass")
+    by_camera = op.key_on("by_camera", reads, lambda r: r.frame.camera_id)
+    grouped = op.map("unkey", op.stateful_batch("group_reads", by_camera, lambda state: GroupReads(state, cfg.flow)),
+                     lambda kv: kv[1])
     # Passes are written in batches of up to 1000 or every 0.5 s: every ClickHouse insert makes a
     # part, so few large inserts beat many small ones (hits do not wait for this).
-    batched = op.collect("batch_passes", op.key_on("one_key", events.trues, lambda e: "passes"),
+    passes = op.flat_map("passes", grouped, lambda g: g.passes)
+    batched = op.collect("batch_passes", op.key_on("one_key", passes, lambda _: "passes"),
                          timeout=timedelta(milliseconds=500), max_size=1000)
-    passes = op.flat_map("passes", batched, lambda kv: [e[1] for e in kv[1]])
-    reads = op.map("reads_in_passes", events.falses, lambda e: e[1])
-    connect = lambda: db.connect(cfg)  # noqa: E731 - each sink partition opens its own client
-    op.output("passes_to_clickhouse", passes, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
+    leads = op.flat_map("leads", grouped, lambda g: g.leads)
+    connect = lambda: db.connect(cfg)  # noqa: E731 - the sink partition opens its own client
+    op.output("passes_to_clickhouse", batched, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
 
     def join_hotlists(batch: list[tuple[str, PlateRead]]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
@@ -237,7 +256,7 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
         # a matching read takes its pass's id, which the hit refers to (most reads match nothing)
         return [(replace(r, read_id=pass_id), m) for pass_id, r in batch for m in best_matches(r, found)]
 
-    matches = op.flat_map_batch("hotlist_join", reads, join_hotlists)
+    matches = op.flat_map_batch("hotlist_join", leads, join_hotlists)
     keyed = op.key_on("by_hit_key", matches, lambda m: hit_key(*m))
     window = cfg.flow.hit_suppression_s
     hits = op.stateful_flat_map("first_hit_per_pass", keyed, lambda last, m: suppress_repeats(last, m, window))
@@ -246,8 +265,7 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     # stored in batches like passes; publishing to dispatch (the caller) does not wait for this
     stored = op.collect("batch_hits", op.key_on("one_hit_key", hits, lambda h: "hits"),
                         timeout=timedelta(milliseconds=500), max_size=1000)
-    op.output("hits_to_clickhouse", op.flat_map("hits_to_store", stored, lambda kv: kv[1]),
-              ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
+    op.output("hits_to_clickhouse", stored, ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
     return hits
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 
 from alpr.domain import Hit
@@ -98,11 +98,19 @@ def published_ids(consumer_config: dict, topic: str, header: str, lookback: time
         c.close()
 
 
-class _OncePartition(StatelessSinkPartition[KafkaSinkMessage]):
+class _OncePartition(StatefulSinkPartition[KafkaSinkMessage, None]):
+    """Hands messages to the producer without waiting; waits for every acknowledgement before the
+    epoch's snapshot, so nothing the snapshot counts as sent is unacknowledged."""
+
     def __init__(self, producer_config: dict, seen: dict[str, set[bytes]], id_headers: dict[str, str]):
         self.producer = Producer(producer_config)
         self.seen = seen
         self.id_headers = id_headers
+        self.failed: list[str] = []
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.failed.append(f"{msg.topic()}: {err}")
 
     def write_batch(self, items: list[KafkaSinkMessage]) -> None:
         for m in items:
@@ -111,24 +119,34 @@ class _OncePartition(StatelessSinkPartition[KafkaSinkMessage]):
             if key is not None and key in self.seen[m.topic]:
                 REPLAYS_SKIPPED.labels(m.topic).inc()
                 continue
-            self.producer.produce(m.topic, value=m.value, key=m.key, headers=m.headers)
+            self.producer.produce(m.topic, value=m.value, key=m.key, headers=m.headers, on_delivery=self._delivered)
             if key is not None:
                 self.seen[m.topic].add(key)
+        self.producer.poll(0)  # serve delivery reports; sending goes on in the background
+        self._check()
+
+    def _check(self) -> None:
+        if self.failed:
+            raise RuntimeError(f"Kafka refused {len(self.failed)} messages, first: {self.failed[0]}")  # replay resends
+
+    def snapshot(self) -> None:
         if self.producer.flush(30):
             raise RuntimeError("Kafka did not acknowledge every message within 30 s")  # the run stops; replay resends
+        self._check()
 
     def close(self) -> None:
-        self.producer.flush(30)
+        self.snapshot()
 
 
-class ExactlyOnceKafkaSink(DynamicSink[KafkaSinkMessage]):
+class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
     """Kafka output that publishes each message once across crashes and replays.
 
     Bytewax resumes from its last snapshot and replays what came after it, so a restarted flow
     produces some messages again. At start this sink reads the recent messages of each topic and
     remembers their ids (``hit_id`` for hits, ``dlq_source`` for dead letters); it then skips any
-    message whose id is already there. Every batch is flushed (acknowledged) before the next
-    snapshot, so nothing acknowledged is lost and nothing is sent twice.
+    message whose id is already there. Every message is acknowledged before the next snapshot, so
+    nothing acknowledged is lost and nothing is sent twice. Takes ``(key, message)`` pairs; one
+    partition, as hits and dead letters are few.
     """
 
     def __init__(self, producer_config: dict, consumer_config: dict, id_headers: dict[str, str],
@@ -138,6 +156,9 @@ class ExactlyOnceKafkaSink(DynamicSink[KafkaSinkMessage]):
         self.id_headers = id_headers
         self.lookback = lookback
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _OncePartition:
+    def list_parts(self) -> list[str]:
+        return ["kafka"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OncePartition:
         seen = {t: published_ids(self.consumer_config, t, h, self.lookback) for t, h in self.id_headers.items()}
         return _OncePartition(self.producer_config, seen, self.id_headers)
