@@ -76,11 +76,12 @@ def score(truth: dict[str, tuple[str, tuple[str, ...]]], passes: list[tuple[str,
     """
     shown = {(cam, p) for cam, ps in truth.values() for p in ps}
     stored = {(truth[f][0], p) for f, p in passes if f in truth}
-    correct = sum(p in truth.get(f, ("", ()))[1] for f, p in passes)
+    wrong = [(p, truth[f][1]) for f, p in passes if f in truth and p not in truth[f][1]]
     return {
         "plates_shown": len(shown),
         "read_accuracy": round(len(shown & stored) / len(shown), 4) if shown else 0.0,
-        "read_precision": round(correct / len(passes), 4) if passes else 0.0,
+        "read_precision": round(1 - len(wrong) / len(passes), 4) if passes else 0.0,
+        "misread_passes": [{"stored": p, "shown": list(ps)} for p, ps in wrong],
     }
 
 
@@ -238,6 +239,8 @@ def format_summary(s: dict) -> str:
         f"  vehicle passes stored {s['reads']}  (one read per vehicle and camera pass)",
         f"  read accuracy         {s['read_accuracy']:.1%} of {s['plates_shown']} passes shown were stored with the exact plate",
         f"  read precision        {s['read_precision']:.1%} of stored passes equal a plate in their best frame",
+        *(f"    stored {w['stored']} where the best frame showed {' '.join(w['shown']) or 'no plate'}"
+          for w in s["misread_passes"]),
         f"  hits to dispatch      {s['hits']}  (listed plates that drove past a camera: {s['listed_plates_shown']})",
         f"  dead letters          {s['dead_letters']}  {s['dead_letter_reasons']}",
         "",

@@ -6,9 +6,11 @@ Each run is `alpr run` in its own process with its own data directory (chDB allo
 database), so the stored rows are read back through a short child process too.
 """
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -49,9 +51,21 @@ def frames_done(port: int) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("alpr_frames_total{"))
 
 
+def snapshot_committed(env: dict) -> bool:
+    """Whether Bytewax has committed a recovery snapshot (its SQLite store) that a restart resumes from."""
+    for part in Path(env["ALPR_DATA_DIR"], "recovery").glob("*.sqlite3"):
+        with contextlib.closing(sqlite3.connect(part)) as db:
+            try:
+                if db.execute("SELECT count(*) FROM commits").fetchone()[0]:
+                    return True
+            except sqlite3.OperationalError:  # the store is still being created
+                pass
+    return False
+
+
 def run_flow(env: dict, kill_after_frames: int | None = None) -> float:
-    """`alpr run` to the end of the stream, or SIGKILLed once it has read this many frames; returns
-    the most frames the run was seen to read."""
+    """`alpr run` to the end of the stream, or SIGKILLed once it has read this many frames and
+    committed a snapshot; returns the most frames the run was seen to read."""
     proc = subprocess.Popen([sys.executable, "-m", "alpr.cli", "run"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port, seen = int(env["ALPR_FLOW__METRICS_PORT"]), 0.0
@@ -59,7 +73,7 @@ def run_flow(env: dict, kill_after_frames: int | None = None) -> float:
         deadline = time.monotonic() + 600
         while proc.poll() is None:
             seen = max(seen, frames_done(port))
-            if kill_after_frames is not None and seen >= kill_after_frames:
+            if kill_after_frames is not None and seen >= kill_after_frames and snapshot_committed(env):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
                 return seen

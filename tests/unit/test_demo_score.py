@@ -9,7 +9,9 @@ def test_score_counts_passes_read_and_passes_right():
     assert s["plates_shown"] == 3  # ABC123 on cam-1 and on cam-2, XYZ789 on cam-2
     assert s["read_accuracy"] == round(1 / 3, 4)
     assert s["read_precision"] == round(1 / 3, 4)
+    assert s["misread_passes"] == [{"stored": "5THST", "shown": []}, {"stored": "XYZ78", "shown": ["XYZ789"]}]
 
 
 def test_score_with_nothing():
-    assert score({}, []) == {"plates_shown": 0, "read_accuracy": 0.0, "read_precision": 0.0}
+    assert score({}, []) == {"plates_shown": 0, "read_accuracy": 0.0, "read_precision": 0.0,
+                                "misread_passes": []}
