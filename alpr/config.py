@@ -72,12 +72,18 @@ class HotlistConfig:
     key_file: str = ""
 
 
+READER_ENGINES = ("ppocr", "yolo")  # PP-OCR text detection, or the trained plate detector (detectors/)
+
+
 @dataclass
 class ReaderConfig:
     engine: str = "ppocr"
     min_confidence: float = 0.6
     det_max_side: int = 960  # text detection runs on the frame downscaled to this (640: 2x faster, far worse on real scenes)
     intra_op_threads: int = 2  # ONNX Runtime threads per reader; 1 when running a process per core
+    # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model
+    detector_weights: str = ""
+    det_threshold: float = 0.25  # plate detector score below which a box is ignored
 
 
 @dataclass
@@ -261,12 +267,13 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"clickhouse.url: scheme must be chdb://, http:// or https://, got {cfg.clickhouse.url!r}")
     if not cfg.clickhouse.database.isidentifier():
         raise ConfigError(f"clickhouse.database: {cfg.clickhouse.database!r} is not a plain identifier")
-    if cfg.reader.engine not in {"ppocr"}:
-        raise ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r} (known: ppocr)")
-    if not 0.0 <= cfg.flow.pass_min_confidence <= 1.0:
-        raise ConfigError(f"flow.pass_min_confidence: must be within 0..1, got {cfg.flow.pass_min_confidence}")
-    if not 0.0 <= cfg.reader.min_confidence <= 1.0:
-        raise ConfigError(f"reader.min_confidence: must be within 0..1, got {cfg.reader.min_confidence}")
+    if cfg.reader.engine not in READER_ENGINES:
+        raise ConfigError(f"reader.engine: unknown engine {cfg.reader.engine!r} (known: {', '.join(READER_ENGINES)})")
+    for key, value in {"flow.pass_min_confidence": cfg.flow.pass_min_confidence,
+                       "reader.min_confidence": cfg.reader.min_confidence,
+                       "reader.det_threshold": cfg.reader.det_threshold}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}: must be within 0..1, got {value}")
     for key, value in {
         "kafka.frames_partitions": cfg.kafka.frames_partitions,
         "reader.det_max_side": cfg.reader.det_max_side,

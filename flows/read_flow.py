@@ -148,8 +148,10 @@ class GroupReads(StatefulBatchLogic):
     """
 
     def __init__(self, state: CameraGroups | None, cfg: FlowConfig):
-        self.state = state or CameraGroups(timedelta(seconds=cfg.group_gap_s), timedelta(seconds=cfg.group_lateness_s),
-                                           cfg.pass_min_confidence)
+        self.state = state or CameraGroups(timedelta(0), timedelta(0))
+        # a resumed camera takes the configuration of this run, not of the run that snapshotted it
+        self.state.gap, self.state.lateness = timedelta(seconds=cfg.group_gap_s), timedelta(seconds=cfg.group_lateness_s)
+        self.state.min_confidence = cfg.pass_min_confidence
         self.quiet = timedelta(seconds=cfg.group_idle_s)
         self.deadline = datetime.now(timezone.utc) + self.quiet if self.state.groups else None
 

@@ -119,7 +119,13 @@ class _OncePartition(StatefulSinkPartition[KafkaSinkMessage, None]):
             if key is not None and key in self.seen[m.topic]:
                 REPLAYS_SKIPPED.labels(m.topic).inc()
                 continue
-            self.producer.produce(m.topic, value=m.value, key=m.key, headers=m.headers, on_delivery=self._delivered)
+            while True:
+                try:
+                    self.producer.produce(m.topic, value=m.value, key=m.key, headers=m.headers,
+                                          on_delivery=self._delivered)
+                    break
+                except BufferError:  # the producer's queue is full: wait for the broker rather than fail
+                    self.producer.poll(0.5)
             if key is not None:
                 self.seen[m.topic].add(key)
         self.producer.poll(0)  # serve delivery reports; sending goes on in the background
