@@ -173,6 +173,44 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
+    # Training drives ultralytics, so it lives with the detectors; the CLI only launches it.
+    import shlex
+    import sys
+
+    from detectors import train
+    from detectors.yolo import BUNDLED
+
+    for folder in [*args.real, *args.held_out, *args.split, *([args.negatives] if args.negatives else [])]:
+        if not Path(folder).is_dir():
+            say(f"no such folder: {folder}")
+            return 2
+    overlap = {Path(d).resolve() for d in args.real} & {Path(d).resolve() for d in args.held_out}
+    if overlap:
+        say(f"a folder cannot be both trained on and held out: {', '.join(map(str, overlap))}")
+        return 2
+    workdir = Path(args.workdir or Path(cfg.data_dir) / "train")
+    splits, held_out = {}, list(args.held_out)
+    for folder in map(Path, args.split):
+        kept = workdir / "held-out" / folder.name
+        stems = train.split_folder(folder, args.split_share, kept)
+        splits[folder] = (stems, args.split_repeat)
+        held_out.append(f"{folder}: {len(list(kept.glob('*.txt')))} images outside the training share of "
+                        f"{len(stems)} (a fixed split by name), linked in {kept}")
+    data, stats = train.build_dataset(workdir / "dataset", args.sim, [Path(d) for d in args.real],
+                                      Path(args.negatives) if args.negatives else None, args.negatives_count,
+                                      seed=args.seed, splits=splits, progress=say)
+    say(f"dataset: {stats.train_images} training and {stats.val_images} validation images, {stats.plates} plates")
+    out = Path(args.out) if args.out else BUNDLED
+    metrics = train.train(data, out, model=args.model, epochs=args.epochs, hours=args.hours, imgsz=args.imgsz,
+                          batch=args.batch, workdir=workdir, seed=args.seed)
+    card = train.write_card(out, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                            seed=args.seed, stats=stats, held_out=held_out, metrics=metrics,
+                            command="alpr " + shlex.join(sys.argv[1:]))
+    print(json.dumps({"onnx": str(out), "card": str(card), **metrics}))
+    return 0
+
+
 def cmd_eval(cfg: Config, args: argparse.Namespace) -> int:
     # The evaluation drives a reader, so it lives with the detectors; the CLI only launches it.
     from detectors import evaluate
@@ -278,6 +316,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="one JSON object instead of a table and a PNG")
     ev.add_argument("--confusions", default="eval-confusions.png", help="where to write the confusion PNG")
     ev.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("train", help="train a model (needs the train extra: pip install -e '.[train]')")
+    trs = tr.add_subparsers(dest="what", required=True, metavar="WHAT")
+    td = trs.add_parser("detector", help="train the YOLO plate detector, export ONNX and write its model card")
+    td.add_argument("--out", help="ONNX file to write (default: the bundled model, detectors/models/)")
+    td.add_argument("--sim", type=int, default=800, help="simulated scenes to include (default 800)")
+    td.add_argument("--real", action="append", default=[], metavar="DIR",
+                    help="an endtoend-format folder of real scenes to train on (repeatable)")
+    td.add_argument("--held-out", action="append", default=[], metavar="DIR",
+                    help="a folder kept out of training, recorded in the model card for evaluation (repeatable)")
+    td.add_argument("--split", action="append", default=[], metavar="DIR",
+                    help="train on a fixed share of this folder and hold out the rest (linked under WORKDIR/held-out/)")
+    td.add_argument("--split-share", type=float, default=0.5, help="the share of a --split folder to train on")
+    td.add_argument("--split-repeat", type=int, default=1, help="times each training image of a --split folder is used")
+    td.add_argument("--negatives", metavar="DIR", help="folder of plate-free scenes (hard negatives)")
+    td.add_argument("--negatives-count", type=int, default=200, help="how many negatives to take (default 200)")
+    td.add_argument("--model", default="yolov8n.yaml",
+                    help="ultralytics model yaml (default yolov8n.yaml), or our own earlier .pt to train on from")
+    td.add_argument("--epochs", type=int, default=40)
+    td.add_argument("--hours", type=float, help="stop after this long instead (the schedule fits the time)")
+    td.add_argument("--imgsz", type=int, default=320)
+    td.add_argument("--batch", type=int, default=16)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--workdir", default="", help="dataset and training runs (default: <data_dir>/train)")
+    td.set_defaults(func=cmd_train_detector)
 
     dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
     dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")

@@ -97,7 +97,7 @@ def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None)
             candidates = [reading, *best.candidates] if best else []
             tally.add(truth, reading, candidates, detected)
         _progress(i, len(labels))
-    return tally.summary(images, getattr(reader, "name", "?"), getattr(reader, "name", "?"), True), tally
+    return tally.summary(images, _detector_name(reader), _ocr_name(reader), True), tally
 
 
 def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
@@ -120,7 +120,7 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) 
         best = readings[0][0] if readings else ""
         tally.add(normalize(plate), best, [p for p, _ in readings], None)
         _progress(i, len(rows))
-    return tally.summary(images, "", getattr(reader, "name", "?"), False), tally
+    return tally.summary(images, "", _ocr_name(reader), False), tally
 
 
 def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> int:
@@ -156,3 +156,11 @@ def table(summary: dict, tally: Tally) -> str:
     if misses:
         lines += ["", "most frequent misreads (truth -> read):"] + [f"  {t} -> {r or '(nothing)'}  x{n}" for (t, r), n in misses]
     return "\n".join(lines)
+
+
+def _detector_name(reader: PlateReader) -> str:
+    return getattr(reader, "detector_name", reader.name)
+
+
+def _ocr_name(reader: PlateReader) -> str:
+    return getattr(reader, "ocr_name", reader.name)

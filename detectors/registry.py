@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from alpr.config import Config, ConfigError
+from pathlib import Path
+
+from alpr.config import READER_ENGINES, Config, ConfigError
 from detectors.base import PlateReader
 
-READERS = ("ppocr",)
+READERS = READER_ENGINES
 
 
 def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
@@ -14,4 +16,11 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         from detectors.ppocr import PPOCRReader
 
         return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
+    if engine == "yolo":
+        from detectors.yolo import BUNDLED, YoloPPOCRReader
+
+        weights = Path(cfg.reader.detector_weights) if cfg.reader.detector_weights else BUNDLED
+        if not weights.is_file():
+            raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
+        return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

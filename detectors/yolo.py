@@ -1,0 +1,139 @@
+"""A trained YOLO plate detector (ONNX through onnxruntime) with PP-OCR recognition on its crops.
+
+The detector finds whole plates, not text lines, in a small letterboxed copy of the frame, so it is
+fast and ignores clocks and signs; each plate is cut from the full-resolution frame and read by the
+PP-OCR recogniser (character band first, see ``PPOCRReader.recognize``; finding the character line
+with PP-OCR's text detector first was measured and gave no gain for its cost). Weights come from
+``alpr train detector``; a user's own ``.onnx`` (one class, ultralytics layout) works the same, and a
+``.pt`` is exported to ONNX once when ultralytics is installed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from alpr.domain import Box
+from alpr.plates import is_plausible
+from detectors.base import PlateText, ReaderResult
+from detectors.ppocr import PPOCRReader
+
+BUNDLED = Path(__file__).parent / "models" / "plate_yolov8n_416.onnx"
+CROP_PAD = (0.06, 0.12)  # share of the box added left/right and top/bottom: a tight box clips characters
+NMS_IOU = 0.45
+
+
+def onnx_weights(path: Path) -> Path:
+    """The ONNX file for a weights path; a ``.pt`` is exported beside itself the first time."""
+    if path.suffix == ".onnx":
+        return path
+    if path.suffix != ".pt":
+        raise ValueError(f"detector weights must be .onnx or .pt, got {path}")
+    exported = path.with_suffix(".onnx")
+    if not exported.exists() or exported.stat().st_mtime < path.stat().st_mtime:
+        try:
+            from ultralytics import YOLO
+        except ImportError as exc:
+            raise ValueError(f"{path}: .pt weights need ultralytics (pip install -e '.[train]'), "
+                             "or export them to ONNX first") from exc
+        YOLO(str(path)).export(format="onnx", simplify=True, dynamic=False)
+    return exported
+
+
+class YoloDetector:
+    """Plate boxes and scores from a one-class YOLO model exported by ultralytics."""
+
+    def __init__(self, weights: Path, threshold: float = 0.25, threads: int = 1):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(onnx_weights(weights)), opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0]
+        out = self.session.get_outputs()[0].shape
+        if not (len(self.input.shape) == 4 and isinstance(self.input.shape[2], int) and len(out) == 3
+                and isinstance(out[1], int) and isinstance(out[2], int) and 4 < out[1] < out[2]):
+            raise ValueError(f"{weights}: expected a fixed-size ultralytics detection export with output "
+                             f"(1, 4 + classes, anchors), got input {self.input.shape} and output {out}")
+        self.size = int(self.input.shape[2])
+        self.threshold = threshold
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N x 4 boxes as x0, y0, x1, y1 in frame pixels, N scores), best first."""
+        canvas, r, left, top = letterbox(image, self.size)
+        blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+        pred = self.session.run(None, {self.input.name: blob})[0][0].T  # (anchors, 4 + classes)
+        return decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
+    """The image scaled to fit ``size`` x ``size`` and centred on grey, as ultralytics trains it;
+    returns the canvas, the scale and the left and top padding."""
+    h, w = image.shape[:2]
+    r = size / max(h, w)
+    nw, nh = round(w * r), round(h * r)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    canvas = np.full((size, size, 3), 114, np.uint8)
+    canvas[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas, r, left, top
+
+
+def decode(pred: np.ndarray, r: float, left: int, top: int, width: int, height: int,
+           threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (cx, cy, w, h, class scores...) on the letterboxed canvas to frame boxes after
+    non-maximum suppression, best first."""
+    scores = pred[:, 4:].max(1)
+    keep = scores >= threshold
+    pred, scores = pred[keep], scores[keep]
+    if not len(pred):
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    cx, cy, bw, bh = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
+    boxes = np.stack([(cx - bw / 2 - left) / r, (cy - bh / 2 - top) / r,
+                      (cx + bw / 2 - left) / r, (cy + bh / 2 - top) / r], 1)
+    boxes = np.clip(boxes, 0, [width, height, width, height])
+    xywh = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in boxes]
+    idx = np.asarray(cv2.dnn.NMSBoxes(xywh, scores.tolist(), threshold, NMS_IOU), int).reshape(-1)
+    return boxes[idx], scores[idx]
+
+
+class YoloPPOCRReader:
+    name = "yolo+ppocr-v4"
+    detector_name, ocr_name = "yolov8n-plate", "ppocr-v4"
+
+    def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.6,
+                 threads: int = 1):
+        self.detector = YoloDetector(weights or BUNDLED, threshold, threads)
+        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads)
+        self.min_confidence = min_confidence
+
+    def read(self, image: np.ndarray) -> ReaderResult:
+        t0 = time.perf_counter()
+        boxes, scores = self.detector(image)
+        t1 = time.perf_counter()
+        h, w = image.shape[:2]
+        crops = []
+        for x0, y0, x1, y1 in boxes:
+            px, py = (x1 - x0) * CROP_PAD[0], (y1 - y0) * CROP_PAD[1]
+            crops.append(image[int(max(0, y0 - py)):int(min(h, y1 + py)), int(max(0, x0 - px)):int(min(w, x1 + px))])
+        t2 = time.perf_counter()
+        plates: list[PlateText] = []
+        for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):
+            if crop.shape[0] < 4 or crop.shape[1] < 4:
+                continue
+            readings = [(p, c) for p, c in self.recognizer.recognize(crop) if c >= self.min_confidence and is_plausible(p)]
+            if not readings:
+                continue
+            (plate, conf), *others = readings
+            box = Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+            plates.append(PlateText(box=box, corners=((x0, y0), (x1, y0), (x1, y1), (x0, y1)), raw_text=plate,
+                                    plate=plate, confidence=conf, det_confidence=float(score),
+                                    candidates=tuple(p for p, _ in others)))
+        t3 = time.perf_counter()
+        plates.sort(key=lambda p: (p.box.x, p.box.y))
+        return ReaderResult(plates, {"detect": (t1 - t0) * 1000, "crop": (t2 - t1) * 1000, "ocr": (t3 - t2) * 1000})
+
+    def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
+        return self.recognizer.recognize(crop)

@@ -1,0 +1,72 @@
+"""The trained plate detector (bundled ONNX weights) with PP-OCR recognition on its crops."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alpr.cli import main
+from alpr.config import Config, ConfigError, SimulatorConfig
+from alpr.domain import Box
+from alpr.scoring import iou
+from alpr.simulator.dataset import box_of, write_dataset
+from alpr.simulator.traffic import Simulator
+from detectors.registry import make_reader
+from detectors.yolo import BUNDLED, YoloDetector, onnx_weights
+
+
+@pytest.fixture(scope="module")
+def yolo_reader():
+    cfg = Config()
+    cfg.reader.engine = "yolo"
+    return make_reader(cfg)
+
+
+def test_the_bundled_model_has_its_card():
+    card = json.loads(BUNDLED.with_suffix(".json").read_text())
+    import hashlib
+
+    assert card["sha256"] == hashlib.sha256(BUNDLED.read_bytes()).hexdigest()
+    assert card["imgsz"] == YoloDetector(BUNDLED).size
+    assert card["held_out"] and card["data"]["train_images"] > 0
+
+
+def test_finds_and_reads_simulated_plates(yolo_reader):
+    frames = Simulator(SimulatorConfig(seed=21, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)
+    found = read = total = 0
+    for _ in range(10):
+        f = next(frames)
+        result = yolo_reader.read(f.image)
+        assert set(result.timings_ms) == {"detect", "crop", "ocr"}
+        h, w = f.image.shape[:2]
+        for plate, quad in f.plates:
+            total += 1
+            truth = Box(*box_of(quad, w, h))
+            hits = [p for p in result.plates if iou(p.box, truth) >= 0.5]
+            found += bool(hits)
+            read += any(p.plate == plate for p in hits)
+    assert total >= 10
+    assert found / total >= 0.9 and read / total >= 0.6
+
+
+def test_a_frame_without_plates_gives_no_reads(yolo_reader):
+    assert yolo_reader.read(np.full((720, 1280, 3), 90, np.uint8)).plates == []
+
+
+def test_eval_names_the_detector(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALPR_DATA_DIR", str(tmp_path))
+    write_dataset(Simulator(SimulatorConfig(seed=5, no_plate_ratio=0.0)).frames(realtime=False), tmp_path / "sim", 4)
+    assert main(["eval", str(tmp_path / "sim"), "--detector", "yolo", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["detector"], summary["ocr"], summary["images"]) == ("yolov8n-plate", "ppocr-v4", 4)
+
+
+def test_bad_weights_are_refused_with_the_reason(tmp_path):
+    cfg = Config()
+    cfg.reader.engine = "yolo"
+    cfg.reader.detector_weights = str(tmp_path / "missing.onnx")
+    with pytest.raises(ConfigError, match="no such file"):
+        make_reader(cfg)
+    with pytest.raises(ValueError, match=".onnx or .pt"):
+        onnx_weights(Path("weights.bin"))
