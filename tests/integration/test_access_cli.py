@@ -32,7 +32,7 @@ LPR_COMMANDS = {
     ("hotlist", "show"): "view_hotlist_entry",  # tested in test_hotlist_cli.py
 }
 OTHER_COMMANDS = {  # why each of these needs no purpose
-    "config", "stack", "db", "simulate", "ingest", "run", "eval", "demo",  # operations, no LPR reads
+    "config", "stack", "db", "simulate", "ingest", "run", "eval", "train", "demo",  # operations, no LPR reads
     "login", "logout", "passwd", "users",  # account events: audited, no LPR data
     "serve",  # the API: its routes are checked in test_api.py
 }
