@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -22,9 +21,8 @@ from typing import Callable
 
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
-from alpr import db, kafka, stack
+from alpr import db, kafka, metrics, stack
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.frames import encode_jpeg
@@ -38,20 +36,6 @@ EXAMPLE_SQL = """SELECT camera_id, count() AS reads, uniqExact(plate) AS plates,
 FROM {db}.reads FINAL
 WHERE captured_at >= %(since)s
 GROUP BY camera_id ORDER BY camera_id"""
-
-
-def flow_metrics(port: int) -> dict[str, float] | None:
-    """Sums of the flow's alpr_* counters by metric name; None while its endpoint is not up."""
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return None
-    sums: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.startswith("alpr_") and s.name.endswith("_total"):  # Bytewax's own counters keep ticking
-                sums[s.name] = sums.get(s.name, 0.0) + s.value
-    return sums
 
 
 def load_demo_hotlists(store: HotlistStore, sim: Simulator, rng: random.Random) -> dict[str, list[str]]:
@@ -160,7 +144,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
     try:
         say(f"starting read flow (log {log_path}) ...")
         deadline = time.monotonic() + 180
-        while flow_metrics(cfg.flow.metrics_port) is None:
+        while metrics.flow_counters(cfg.flow.metrics_port) is None:
             if flow.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the read flow did not start; see {log_path}")
             time.sleep(0.5)
@@ -177,7 +161,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
             publisher.publish(f.meta, encode_jpeg(f.image, 88))
             truth[f.meta.frame_id] = (f.meta.camera_id, f.meta.true_plates or ())
             if time.monotonic() >= next_report:
-                m = flow_metrics(cfg.flow.metrics_port) or {}
+                m = metrics.flow_counters(cfg.flow.metrics_port) or {}
                 say(f"[{seconds - (end_at - time.monotonic()):4.0f}s] frames sent {len(truth)}, "
                     f"processed {m.get('alpr_frames_total', 0):.0f}, reads {m.get('alpr_reads_total', 0):.0f}, "
                     f"hits {m.get('alpr_hits_total', 0):.0f}")
@@ -189,7 +173,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
         previous: dict[str, float] = {}
         next_report = time.monotonic() + 5
         while time.monotonic() < drain_deadline:
-            m = flow_metrics(cfg.flow.metrics_port) or {}
+            m = metrics.flow_counters(cfg.flow.metrics_port) or {}
             done = m.get("alpr_frames_total", 0) >= sent and m.get("alpr_dead_letters_total", 0) >= 1
             if done and m == previous:  # every frame read and nothing moved for a second
                 break

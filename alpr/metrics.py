@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 
 FRAMES = Counter("alpr_frames_total", "Frames decoded and searched for plates", ["camera_id"])
 DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
@@ -44,3 +47,17 @@ REPLAYS_SKIPPED = Counter("alpr_kafka_replays_skipped_total", "Messages not sent
 AUDIT_WRITE_FAILURES = Counter("alpr_audit_write_failures_total", "Accesses refused because the audit record could not be written")
 ACCESS_DECISIONS = Counter("alpr_access_decisions_total", "Access decisions by action and outcome", ["action", "outcome"])
 AUDIT_WRITE_FAILURES.inc(0)
+
+
+def flow_counters(port: int) -> dict[str, float] | None:
+    """Sums of the flow's alpr_* counters by metric name; None while its endpoint is not up."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return None
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("alpr_") and s.name.endswith("_total"):  # Bytewax's own counters keep ticking
+                sums[s.name] = sums.get(s.name, 0.0) + s.value
+    return sums

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -38,7 +37,7 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alpr import config as config_mod
-from alpr import kafka, stack
+from alpr import kafka, metrics, stack
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
 from alpr.frames import encode_jpeg
@@ -49,11 +48,7 @@ from alpr.stack import free_port
 
 
 def frames_done(port: int) -> float:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("alpr_frames_total{"))
+    return (metrics.flow_counters(port) or {}).get("alpr_frames_total", 0.0)
 
 
 def flow_env(base: dict, tmp: Path, name: str) -> dict:

@@ -14,13 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
 
+from alpr import metrics
 from alpr.crypto import Keyring, generate_key_file
 from alpr.hotlist import HotlistStore, NewEntry
 from alpr.stack import free_port
@@ -44,11 +44,7 @@ print(json.dumps({"reads": rows, "images": images, "hits": [h[0] for h in hits],
 
 
 def frames_done(port: int) -> float:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return 0
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("alpr_frames_total{"))
+    return (metrics.flow_counters(port) or {}).get("alpr_frames_total", 0.0)
 
 
 def snapshot_committed(env: dict) -> bool:
