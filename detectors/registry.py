@@ -15,7 +15,7 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
     if engine == "ppocr":
         from detectors.ppocr import PPOCRReader
 
-        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
+        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads, cfg.reader.plate_aspect)
     if engine == "yolo":
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 

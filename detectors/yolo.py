@@ -18,7 +18,6 @@ import numpy as np
 import onnxruntime as ort
 
 from alpr.domain import Box
-from alpr.plates import is_plausible
 from detectors.base import PlateText, ReaderResult
 from detectors.ppocr import PPOCRReader
 
@@ -103,7 +102,7 @@ class YoloPPOCRReader:
     name = "yolo+ppocr-v4"
     detector_name, ocr_name = "yolov8n-plate", "ppocr-v4"
 
-    def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.6,
+    def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
                  threads: int = 1):
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads)
         self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads)
@@ -123,7 +122,7 @@ class YoloPPOCRReader:
         for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):
             if crop.shape[0] < 4 or crop.shape[1] < 4:
                 continue
-            readings = [(p, c) for p, c in self.recognizer.recognize(crop) if c >= self.min_confidence and is_plausible(p)]
+            readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible_only=True) if c >= self.min_confidence]
             if not readings:
                 continue
             (plate, conf), *others = readings
