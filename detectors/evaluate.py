@@ -24,7 +24,7 @@ import numpy as np
 
 from alpr.domain import Box
 from alpr.plates import normalize
-from alpr.scoring import char_accuracy, confusions, iou, percentile
+from alpr.scoring import calibration, char_accuracy, confusions, iou, percentile
 from detectors.base import PlateReader
 
 IOU_DETECTED = 0.5
@@ -39,9 +39,11 @@ class Tally:
     char_acc: float = 0.0
     ms: list[float] = field(default_factory=list)
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
+    confidences: list[float] = field(default_factory=list)  # of each best read (0 when nothing was read)
 
-    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None) -> None:
+    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None, confidence: float) -> None:
         self.plates += 1
+        self.confidences.append(confidence)
         self.detected += bool(detected)
         self.top1 += best == truth
         self.topn += truth in candidates
@@ -57,11 +59,16 @@ class Tally:
             "read_top1": round(self.top1 / n, 4),
             "read_topn": round(self.topn / n, 4),
             "char_accuracy": round(self.char_acc / n, 4),
+            "calibration_error": round(self.calibration()[0], 4),
             "ms_per_image_median": round(percentile(self.ms, 0.5), 1),
             "ms_per_image_p95": round(percentile(self.ms, 0.95), 1),
             "detector": detector if scenes else None,
             "ocr": ocr,
         }
+
+    def calibration(self) -> tuple[float, list[tuple[float, float, int]]]:
+        """How well the best read's confidence predicts that it is right (see ``scoring.calibration``)."""
+        return calibration(self.confidences, [r == t for r, t in self.pairs])
 
 
 def _progress(done: int, total: int) -> None:
@@ -95,7 +102,7 @@ def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None)
                 max(result.plates, key=lambda p: p.confidence) if result.plates else None)
             reading = best.plate if best else ""
             candidates = [reading, *best.candidates] if best else []
-            tally.add(truth, reading, candidates, detected)
+            tally.add(truth, reading, candidates, detected, best.confidence if best else 0.0)
         _progress(i, len(labels))
     return tally.summary(images, _detector_name(reader), _ocr_name(reader), True), tally
 
@@ -118,7 +125,7 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) 
         readings = reader.recognize(image)
         tally.ms.append((time.perf_counter() - t0) * 1000)
         best = readings[0][0] if readings else ""
-        tally.add(normalize(plate), best, [p for p, _ in readings], None)
+        tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0)
         _progress(i, len(rows))
     return tally.summary(images, "", _ocr_name(reader), False), tally
 
@@ -152,6 +159,8 @@ def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> in
 
 def table(summary: dict, tally: Tally) -> str:
     lines = [f"{k:22} {v}" for k, v in summary.items() if v is not None]
+    lines += ["", "confidence of the best read vs how often it is right:"]
+    lines += [f"  mean confidence {conf:.2f}: right {acc:.0%} of {n}" for conf, acc, n in tally.calibration()[1]]
     misses = Counter((t, r) for r, t in tally.pairs if r != t).most_common(8)
     if misses:
         lines += ["", "most frequent misreads (truth -> read):"] + [f"  {t} -> {r or '(nothing)'}  x{n}" for (t, r), n in misses]

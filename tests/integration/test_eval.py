@@ -10,7 +10,7 @@ from alpr.simulator.dataset import write_dataset
 from alpr.simulator.traffic import Simulator
 from tests.conftest import SHARED_DATASETS
 
-KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "char_accuracy",
+KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "char_accuracy", "calibration_error",
         "ms_per_image_median", "ms_per_image_p95", "detector", "ocr"}
 
 
@@ -27,7 +27,7 @@ def test_eval_scenes_json_and_table(tmp_path, capsys, monkeypatch):
     png = tmp_path / "conf.png"
     assert main(["eval", str(data), "--limit", "4", "--confusions", str(png)]) == 0
     out = capsys.readouterr().out
-    assert "read_top1" in out and png.exists() and png.stat().st_size > 500
+    assert "read_top1" in out and "right" in out and png.exists() and png.stat().st_size > 500
 
 
 def test_eval_refuses_a_folder_without_labels(tmp_path, capsys):
@@ -42,7 +42,8 @@ def test_eval_real_crops(capsys):
     assert main(["eval", str(crops), "--crops", "--limit", "40", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["plates"] == 40 and summary["detection_recall"] is None
-    # PP-OCRv4 on the character band reads about 86-92% of these exactly
-    assert summary["read_top1"] >= 0.8 and summary["char_accuracy"] >= 0.95
+    # The plate-aware PP-OCRv4 reading gets about 94% of all 369 exactly (first 40: see the closing note)
+    assert summary["read_top1"] >= 0.85 and summary["char_accuracy"] >= 0.95
+    assert summary["calibration_error"] <= 0.15
 
 

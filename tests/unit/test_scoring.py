@@ -29,3 +29,17 @@ def test_percentile():
     assert percentile([5.0], 0.95) == 5.0
     values = list(range(1, 101))
     assert percentile(values, 0.5) == 50 and percentile(values, 0.95) == 95
+
+
+def test_calibration_error_and_bins():
+    from alpr.scoring import calibration
+
+    # Perfectly calibrated: 0.9 readings right 9 times in 10, 0.1 readings right 1 time in 10.
+    confs = [0.9] * 10 + [0.1] * 10
+    right = [True] * 9 + [False] + [True] + [False] * 9
+    error, bins = calibration(confs, right)
+    assert error < 1e-9 and bins == [(0.1, 0.1, 10), (0.9, 0.9, 10)]
+    # Overconfident: 0.95 readings right only half the time.
+    error, _ = calibration([0.95] * 4, [True, False, True, False])
+    assert abs(error - 0.45) < 1e-9
+    assert calibration([], []) == (0.0, [])
