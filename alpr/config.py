@@ -87,6 +87,9 @@ class ReaderConfig:
     # Width / height of the region's plates, to turn a character line into a plate box: 2.0 for US
     # plates (12 x 6 in), 4.7 for European ones (520 x 110 mm).
     plate_aspect: float = 2.0
+    # The character recogniser: "" = PP-OCRv4 as shipped in rapidocr-onnxruntime, or the .onnx path of
+    # one fine-tuned on your plates by `alpr train recognizer`.
+    recognizer_weights: str = ""
     intra_op_threads: int = 2  # ONNX Runtime threads per reader; 1 when running a process per core
     # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model
     detector_weights: str = ""

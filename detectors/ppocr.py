@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 from rapidocr_onnxruntime import RapidOCR
 
 from alpr.domain import Box
@@ -34,7 +36,7 @@ PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 
 LINE_VIEWS = ((0.08, 0.0), (-0.08, 0.0), (0.0, -0.08))
 REREAD_BELOW = 0.9
 CANDIDATES = 5
-REC_HEIGHT, REC_MIN_RATIO = 48, 320 / 48
+REC_MIN_RATIO = 320 / 48
 
 
 def line_shape_ok(quad: np.ndarray) -> bool:
@@ -97,7 +99,9 @@ class PPOCRReader:
     name = "ppocr-v4"
 
     def __init__(self, det_max_side: int = 1280, min_confidence: float = 0.3, threads: int = 1,
-                 plate_aspect: float = PLATE_ASPECT):
+                 plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None):
+        """``recognizer``: an ONNX CTC recogniser with PP-OCR's input (N x 3 x 48 x W) and its
+        characters in the ``character`` metadata (``alpr train recognizer``); None for PP-OCRv4's own."""
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect
@@ -109,7 +113,21 @@ class PPOCRReader:
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
         )
-        self._fold = ctc.fold_matrix(self.engine.text_rec.postprocess_op.character)
+        if recognizer is None:
+            self.ocr_name = "ppocr-v4"
+            self._rec_session = self.engine.text_rec.session.session
+            symbols = self.engine.text_rec.postprocess_op.character
+        else:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+            self._rec_session = ort.InferenceSession(str(recognizer), opts, providers=["CPUExecutionProvider"])
+            meta = self._rec_session.get_modelmeta().custom_metadata_map
+            if "character" not in meta:
+                raise ValueError(f"{recognizer}: no 'character' metadata naming the recogniser's classes")
+            symbols = ["blank", *meta["character"].splitlines()]
+            self.ocr_name = meta.get("name", Path(recognizer).stem)
+        self._rec_input = self._rec_session.get_inputs()[0].name
+        self._fold = ctc.fold_matrix(symbols)
 
     def _detect(self, image: np.ndarray) -> np.ndarray:
         """Text line quads (N x 4 x 2, clockwise from top-left, full-resolution pixels)."""
@@ -129,9 +147,9 @@ class PPOCRReader:
         if not crops:
             return []
         ratio = max(REC_MIN_RATIO, max(c.shape[1] / max(1, c.shape[0]) for c in crops))
-        rec = self.engine.text_rec
-        batch = np.stack([rec.resize_norm_img(c, ratio) for c in crops]).astype(np.float32)
-        return [ctc.decode(p, self._fold) for p in rec.session(batch)[0]]
+        batch = np.stack([self.engine.text_rec.resize_norm_img(c, ratio) for c in crops]).astype(np.float32)
+        probs = self._rec_session.run(None, {self._rec_input: batch})[0]
+        return [ctc.decode(p, self._fold) for p in probs]
 
     def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray]) -> tuple[list[list[ctc.Char]], float]:
         """The most confident decoding of each line, taking second looks only at weak ones; and

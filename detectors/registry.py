@@ -10,17 +10,29 @@ from detectors.base import PlateReader
 READERS = READER_ENGINES
 
 
+def recognizer(cfg: Config) -> Path | None:
+    """The recogniser weights named in the configuration; None for PP-OCRv4's own."""
+    if not cfg.reader.recognizer_weights:
+        return None
+    path = Path(cfg.reader.recognizer_weights)
+    if not path.is_file():
+        raise ConfigError(f"reader.recognizer_weights: no such file {path} (train one with `alpr train recognizer`)")
+    return path
+
+
 def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
     engine = engine or cfg.reader.engine
     if engine == "ppocr":
         from detectors.ppocr import PPOCRReader
 
-        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads, cfg.reader.plate_aspect)
+        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
+                           cfg.reader.plate_aspect, recognizer(cfg))
     if engine == "yolo":
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
         weights = Path(cfg.reader.detector_weights) if cfg.reader.detector_weights else BUNDLED
         if not weights.is_file():
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
-        return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads)
+        return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
+                               recognizer(cfg))
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

@@ -100,12 +100,13 @@ def decode(pred: np.ndarray, r: float, left: int, top: int, width: int, height: 
 
 class YoloPPOCRReader:
     name = "yolo+ppocr-v4"
-    detector_name, ocr_name = "yolov8n-plate", "ppocr-v4"
+    detector_name = "yolov8n-plate"
 
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
-                 threads: int = 1):
+                 threads: int = 1, recognizer: Path | None = None):
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads)
-        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads)
+        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer)
+        self.ocr_name = self.recognizer.ocr_name
         self.min_confidence = min_confidence
 
     def read(self, image: np.ndarray) -> ReaderResult:

@@ -70,3 +70,15 @@ def test_bad_weights_are_refused_with_the_reason(tmp_path):
         make_reader(cfg)
     with pytest.raises(ValueError, match=".onnx or .pt"):
         onnx_weights(Path("weights.bin"))
+
+
+def test_bad_recognizer_weights_are_refused_with_the_reason(tmp_path):
+    from detectors.ppocr import PPOCRReader
+
+    cfg = Config()
+    cfg.reader.recognizer_weights = str(tmp_path / "missing.onnx")
+    with pytest.raises(ConfigError, match="reader.recognizer_weights: no such file"):
+        make_reader(cfg)
+    # A model that does not name its characters (here: the plate detector) cannot be decoded.
+    with pytest.raises(ValueError, match="'character' metadata"):
+        PPOCRReader(recognizer=BUNDLED)
