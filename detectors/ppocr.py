@@ -36,7 +36,7 @@ PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 
 LINE_VIEWS = ((0.08, 0.0), (-0.08, 0.0), (0.0, -0.08))
 REREAD_BELOW = 0.9
 CANDIDATES = 5
-REC_MIN_RATIO = 320 / 48
+REC_MIN_RATIO, REC_BATCH = 320 / 48, 6  # as rapidocr batches its recogniser
 
 
 def line_shape_ok(quad: np.ndarray) -> bool:
@@ -143,22 +143,28 @@ class PPOCRReader:
         return self.engine.get_crop_img_list(image, [q.astype(np.float32) for q in quads]) if len(quads) else []
 
     def _recognise(self, crops: Sequence[np.ndarray]) -> list[list[ctc.Char]]:
-        """Decoded characters of each crop (one batch through the recogniser)."""
-        if not crops:
-            return []
-        ratio = max(REC_MIN_RATIO, max(c.shape[1] / max(1, c.shape[0]) for c in crops))
-        batch = np.stack([self.engine.text_rec.resize_norm_img(c, ratio) for c in crops]).astype(np.float32)
-        probs = self._rec_session.run(None, {self._rec_input: batch})[0]
-        return [ctc.decode(p, self._fold) for p in probs]
+        """Decoded characters of each crop, in batches of similar width (a batch is padded to its widest)."""
+        ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+        order = sorted(range(len(crops)), key=ratios.__getitem__)
+        out: list[list[ctc.Char]] = [[] for _ in crops]
+        for start in range(0, len(order), REC_BATCH):
+            idx = order[start:start + REC_BATCH]
+            ratio = max(REC_MIN_RATIO, ratios[idx[-1]])
+            batch = np.stack([self.engine.text_rec.resize_norm_img(crops[i], ratio) for i in idx]).astype(np.float32)
+            for i, p in zip(idx, self._rec_session.run(None, {self._rec_input: batch})[0]):
+                out[i] = ctc.decode(p, self._fold)
+        return out
 
-    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray]) -> tuple[list[list[ctc.Char]], float]:
-        """The most confident decoding of each line, taking second looks only at weak ones; and
-        the milliseconds spent cutting crops."""
+    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray],
+                    plausible_only: bool) -> tuple[list[list[ctc.Char]], float]:
+        """The most confident decoding of each line, taking second looks only at weak ones (with
+        ``plausible_only``, only at those that could be a plate); and the milliseconds spent cutting."""
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
         best = self._recognise(crops)
-        weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW]
+        weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW
+                and (not plausible_only or self._plate_readings(chars, plausible_only=True))]
         t0 = time.perf_counter()
         views = self._cut(image, [grow(quads[i], top, bottom) for i in weak for top, bottom in LINE_VIEWS])
         cut_ms += (time.perf_counter() - t0) * 1000
@@ -185,7 +191,7 @@ class PPOCRReader:
         lines = [q for q in self._detect(image) if line_shape_ok(q)]
         joined = [q for q in joined_fragments(lines) if line_shape_ok(q)]
         t1 = time.perf_counter()
-        decoded, cut_ms = self._read_lines(image, lines + joined)
+        decoded, cut_ms = self._read_lines(image, lines + joined, plausible_only=True)
         t2 = time.perf_counter()
         h, w = image.shape[:2]
         found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces)
@@ -210,4 +216,4 @@ class PPOCRReader:
         """Readings of a tight plate crop, best first, from its character band."""
         h, w = crop.shape[:2]
         band = rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])
-        return self._plate_readings(self._read_lines(crop, [band])[0][0], plausible_only)
+        return self._plate_readings(self._read_lines(crop, [band], plausible_only)[0][0], plausible_only)
