@@ -211,6 +211,31 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
+    # Fine-tuning drives torch, so it lives with the detectors; the CLI only launches it.
+    import shlex
+    import sys
+
+    from detectors import train_recognizer
+
+    folders = {"--crops": args.crops, "--scenes": args.scenes, "--extra-crops": args.extra_crops}
+    if not any(folders.values()):
+        say("name at least one of --crops, --scenes, --extra-crops")
+        return 2
+    for flag, folder in folders.items():
+        if folder and not Path(folder).is_dir():
+            say(f"{flag}: no such folder: {folder}")
+            return 2
+    out = Path(args.out)
+    result = train_recognizer.train(out, crops=Path(args.crops) if args.crops else None,
+                                    scenes=Path(args.scenes) if args.scenes else None,
+                                    extra_crops=Path(args.extra_crops) if args.extra_crops else None, share=args.share,
+                                    minutes=args.minutes, lr=args.lr, batch=args.batch, seed=args.seed, progress=say)
+    card = train_recognizer.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
+    print(json.dumps({"onnx": str(out), "card": str(card)}))
+    return 0
+
+
 def cmd_eval(cfg: Config, args: argparse.Namespace) -> int:
     # The evaluation drives a reader, so it lives with the detectors; the CLI only launches it.
     from detectors import evaluate
@@ -341,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--workdir", default="", help="dataset and training runs (default: <data_dir>/train)")
     td.set_defaults(func=cmd_train_detector)
+    tr = trs.add_parser("recognizer", help="fine-tune PP-OCRv4's recogniser on plate crops, export ONNX and write its model card")
+    tr.add_argument("--out", required=True, help="ONNX file to write; use it with reader.recognizer_weights")
+    tr.add_argument("--crops", metavar="DIR", help="seg_and_ocr-layout crops (groundtruth.csv + usimages/); training share only")
+    tr.add_argument("--scenes", metavar="DIR", help="endtoend-layout scenes; training share only (plates and detected lines)")
+    tr.add_argument("--extra-crops", metavar="DIR", help="more labelled crops: labels.csv (file,plate) beside the images")
+    tr.add_argument("--share", type=float, default=0.5, help="share of --crops and --scenes to train on; the rest is held out")
+    tr.add_argument("--minutes", type=float, default=20.0, help="training time budget (default 20)")
+    tr.add_argument("--lr", type=float, default=2e-4)
+    tr.add_argument("--batch", type=int, default=16)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=cmd_train_recognizer)
 
     dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
     dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")

@@ -30,3 +30,14 @@ def test_real_and_simulated_scenes_become_yolo_labels(tmp_path):
     images = {p.stem for p in (tmp_path / "yolo" / "images").glob("*/*.jpg")}
     labels = {p.stem for p in (tmp_path / "yolo" / "labels").glob("*/*.txt")}
     assert images == labels and len(images) == 10
+
+
+def test_train_recognizer_refuses_missing_data_before_loading_torch(tmp_path, monkeypatch, capsys):
+    from alpr.cli import main
+
+    monkeypatch.setenv("ALPR_DATA_DIR", str(tmp_path))
+    out = str(tmp_path / "rec.onnx")
+    assert main(["train", "recognizer", "--out", out]) == 2
+    assert "at least one of" in capsys.readouterr().err
+    assert main(["train", "recognizer", "--out", out, "--crops", str(tmp_path / "nope")]) == 2
+    assert "--crops: no such folder" in capsys.readouterr().err
