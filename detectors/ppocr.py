@@ -31,9 +31,11 @@ CHAR_BAND = (0.20, 0.85)
 # A US plate's character line is about 2.5-6.5 times as wide as it is tall.
 MIN_ASPECT, MAX_ASPECT = 1.2, 7.5
 PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 x 110 mm (4.7) in Europe
-# Second looks at a weak reading: the line grown or shrunk at its top or bottom by this share of
-# its height. Chosen on the training half of the development crops (91.4% -> 95.4% exact there).
-LINE_VIEWS = ((0.08, 0.0), (-0.08, 0.0), (0.0, -0.08))
+# Second looks at a weak reading: the line grown or shrunk at its top or bottom by a share of its
+# height, or stretched sideways (the recogniser then has more frames per character and drops fewer).
+# (top, bottom, stretch), chosen on the training halves of the development data: crops 91.4% ->
+# 95.4% exact; the stretched look took real scenes from 74% to 82% read.
+LINE_VIEWS = ((0.08, 0.0, 1.0), (-0.08, 0.0, 1.0), (0.0, -0.08, 1.0), (0.0, 0.0, 1.4))
 REREAD_BELOW = 0.9
 CANDIDATES = 5
 REC_MIN_RATIO, REC_BATCH = 320 / 48, 6  # as rapidocr batches its recogniser
@@ -166,7 +168,9 @@ class PPOCRReader:
         weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW
                 and (not plausible_only or self._plate_readings(chars, plausible_only=True))]
         t0 = time.perf_counter()
-        views = self._cut(image, [grow(quads[i], top, bottom) for i in weak for top, bottom in LINE_VIEWS])
+        views = self._cut(image, [grow(quads[i], top, bottom) for i in weak for top, bottom, _ in LINE_VIEWS])
+        views = [cv2.resize(v, (round(v.shape[1] * stretch), v.shape[0]), interpolation=cv2.INTER_CUBIC) if stretch != 1 else v
+                 for v, (_, _, stretch) in zip(views, LINE_VIEWS * len(weak))]
         cut_ms += (time.perf_counter() - t0) * 1000
         for k, chars in enumerate(self._recognise(views)):
             i = weak[k // len(LINE_VIEWS)]
