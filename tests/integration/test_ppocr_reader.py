@@ -43,8 +43,8 @@ def test_reads_real_us_plates(reader, openalpr_us):
         name, x, y, w, h, plate = txt.read_text().splitlines()[0].split("\t")
         result = reader.read(cv2.imread(str(openalpr_us / name)))
         hits += plate.strip() in {p.plate for p in result.plates}
-    # PP-OCRv4 on whole scenes reads about 60-70% of these; the detectors issue raises the bar.
-    assert hits / len(labels) >= 0.45
+    # The plate-aware reading gets 20 of these 30 exactly (PP-OCRv4's own decoding: about 60%).
+    assert hits / len(labels) >= 0.55
 
 
 def test_a_crop_too_small_to_read_gives_no_readings(reader):
