@@ -76,18 +76,24 @@ def _progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
 
+def endtoend_labels(txt: Path) -> list[tuple[Box, str]]:
+    """(plate box, plate text as written) of one ``endtoend`` label file."""
+    out = []
+    for line in txt.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 6:
+            x, y, w, h = (int(float(v)) for v in parts[1:5])
+            out.append((Box(x, y, w, h), parts[5].strip()))
+    return out
+
+
 def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
     labels = sorted(folder.glob("*.txt"))[:limit]
     if not labels:
         raise FileNotFoundError(f"{folder} holds no NAME.txt label files (endtoend format)")
     tally, images = Tally(), 0
     for i, txt in enumerate(labels, 1):
-        truths = []
-        for line in txt.read_text().splitlines():
-            parts = line.split("\t")
-            if len(parts) >= 6:
-                x, y, w, h = map(int, parts[1:5])
-                truths.append((Box(x, y, w, h), normalize(parts[5])))
+        truths = [(box, normalize(plate)) for box, plate in endtoend_labels(txt)]
         image = cv2.imread(str(txt.with_suffix(".jpg")))
         if image is None or not truths:
             continue

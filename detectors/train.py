@@ -26,6 +26,7 @@ import numpy as np
 from alpr.config import SimulatorConfig
 from alpr.simulator.dataset import box_of
 from alpr.simulator.traffic import Simulator
+from detectors.evaluate import endtoend_labels
 
 MAX_SIDE = 1280  # large photos are shrunk before training: the detector never sees more than imgsz anyway
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -89,11 +90,7 @@ def endtoend_items(folder: Path, only: set[str] | None = None,
         image = cv2.imread(str(label.with_suffix(".jpg")))
         if image is None:
             continue
-        boxes = []
-        for line in label.read_text().splitlines():
-            parts = line.split("\t")
-            if len(parts) >= 5:
-                boxes.append(tuple(int(float(v)) for v in parts[1:5]))
+        boxes = [(b.x, b.y, b.w, b.h) for b, _ in endtoend_labels(label)]
         for k in range(repeat):
             yield f"{folder.name}-{label.stem}" + (f"-{k}" if k else ""), image, boxes
 

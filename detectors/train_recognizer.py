@@ -35,6 +35,7 @@ import numpy as np
 from alpr.domain import Box
 from alpr.scoring import iou
 from detectors import ctc
+from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
 from detectors.train import in_training_share, sha256
 
@@ -106,12 +107,7 @@ def endtoend_plates(folder: Path, share: float) -> Iterable[tuple[str, np.ndarra
         scene = cv2.imread(str(label_file.with_suffix(".jpg")))
         if scene is None:
             continue
-        plates = []
-        for line in label_file.read_text().splitlines():
-            parts = line.split("\t")
-            if len(parts) >= 6 and clean_label(parts[5]):
-                x, y, w, h = (int(float(v)) for v in parts[1:5])
-                plates.append((Box(x, y, w, h), clean_label(parts[5])))
+        plates = [(box, clean_label(plate)) for box, plate in endtoend_labels(label_file) if clean_label(plate)]
         yield label_file.stem, scene, plates
 
 
