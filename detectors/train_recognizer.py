@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from alpr.domain import Box
-from alpr.scoring import iou
+from alpr.scoring import edit_distance, iou
 from detectors import ctc
 from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
@@ -273,21 +273,12 @@ def fold_o(text: str) -> str:
     return text.replace("O", "0")
 
 
-def _levenshtein(a: str, b: str) -> int:
-    d = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, d[0] = d[0], i
-        for j, cb in enumerate(b, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ca != cb))
-    return d[-1]
-
-
 def scores(preds: Sequence[str], truths: Sequence[str]) -> dict[str, float]:
     """Exact match and character accuracy (1 - edits / truth characters), O folded to 0."""
     p, t = [fold_o(s) for s in preds], [fold_o(s) for s in truths]
     n = len(t)
     return {"n": n, "exact": sum(a == b for a, b in zip(p, t)) / n if n else 0.0,
-            "char_acc": 1 - sum(_levenshtein(a, b) for a, b in zip(p, t)) / max(1, sum(len(b) for b in t))}
+            "char_acc": 1 - sum(edit_distance(a, b) for a, b in zip(p, t)) / max(1, sum(len(b) for b in t))}
 
 
 def split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
