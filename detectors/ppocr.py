@@ -2,9 +2,10 @@
 
 Detection finds text lines in the frame. Lines shaped like a plate's character line are plate
 candidates; pieces of one line split by a gap (``627 WWI``) are joined into one more candidate.
-Each candidate is read from the full-resolution frame, decoded over the plate alphabet only
-(``detectors.ctc``); a reading below ``REREAD_BELOW`` is read again from slightly taller and
-shorter cuts of the line and the most confident reading wins. The reported box is the plate
+Each candidate is read from the full-resolution frame by PP-OCRv4, decoded over the plate alphabet
+only (``detectors.ctc``); a reading below ``REREAD_BELOW`` gets second looks: the same cut read by
+the second recogniser (PP-OCRv6 small, ``detectors.recognizers``), and slightly taller, shorter and
+stretched cuts read by both. The most confident reading wins. The reported box is the plate
 around the line: as wide as the characters, ``1 / plate_aspect`` as tall (US plates: 12 x 6 in).
 """
 
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 from rapidocr_onnxruntime import RapidOCR
 
 from alpr.domain import Box
 from alpr.plates import is_plausible, readings
-from detectors import ctc
+from detectors import ctc, recognizers
 from detectors.base import PlateText, ReaderResult
+from detectors.recognizers import Recogniser
 
 MIN_LINE_HEIGHT_PX = 8
 # On a tight plate crop the characters sit in this band of rows; above and below are the state
@@ -101,9 +102,10 @@ class PPOCRReader:
     name = "ppocr-v4"
 
     def __init__(self, det_max_side: int = 1280, min_confidence: float = 0.3, threads: int = 1,
-                 plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None):
-        """``recognizer``: an ONNX CTC recogniser with PP-OCR's input (N x 3 x 48 x W) and its
-        characters in the ``character`` metadata (``alpr train recognizer``); None for PP-OCRv4's own."""
+                 plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None,
+                 second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL):
+        """``recognizer``: the first recogniser, a trained ONNX file (``recognizers.trained``); None
+        for PP-OCRv4's own. ``second_recognizer``: one for the second looks (``recognizers.load``), or None."""
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect
@@ -115,21 +117,10 @@ class PPOCRReader:
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
         )
-        if recognizer is None:
-            self.ocr_name = "ppocr-v4"
-            self._rec_session = self.engine.text_rec.session.session
-            symbols = self.engine.text_rec.postprocess_op.character
-        else:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-            self._rec_session = ort.InferenceSession(str(recognizer), opts, providers=["CPUExecutionProvider"])
-            meta = self._rec_session.get_modelmeta().custom_metadata_map
-            if "character" not in meta:
-                raise ValueError(f"{recognizer}: no 'character' metadata naming the recogniser's classes")
-            symbols = ["blank", *meta["character"].splitlines()]
-            self.ocr_name = meta.get("name", Path(recognizer).stem)
-        self._rec_input = self._rec_session.get_inputs()[0].name
-        self._fold = ctc.fold_matrix(symbols)
+        first = recognizers.trained(recognizer, threads) if recognizer else recognizers.from_session(
+            "ppocr-v4", self.engine.text_rec.session.session, self.engine.text_rec.postprocess_op.character)
+        self.recognisers = [first] + ([recognizers.load(second_recognizer, threads)] if second_recognizer else [])
+        self.ocr_name = "+".join(r.name for r in self.recognisers)
 
     def _detect(self, image: np.ndarray) -> np.ndarray:
         """Text line quads (N x 4 x 2, clockwise from top-left, full-resolution pixels)."""
@@ -144,8 +135,9 @@ class PPOCRReader:
     def _cut(self, image: np.ndarray, quads: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.engine.get_crop_img_list(image, [q.astype(np.float32) for q in quads]) if len(quads) else []
 
-    def _recognise(self, crops: Sequence[np.ndarray]) -> list[list[ctc.Char]]:
-        """Decoded characters of each crop, in batches of similar width (a batch is padded to its widest)."""
+    def _recognise(self, crops: Sequence[np.ndarray], models: Sequence[Recogniser]) -> list[list[ctc.Char]]:
+        """The most confident decoding of each crop among ``models``, in batches of similar width (a
+        batch is padded to its widest)."""
         ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
         order = sorted(range(len(crops)), key=ratios.__getitem__)
         out: list[list[ctc.Char]] = [[] for _ in crops]
@@ -153,8 +145,10 @@ class PPOCRReader:
             idx = order[start:start + REC_BATCH]
             ratio = max(REC_MIN_RATIO, ratios[idx[-1]])
             batch = np.stack([self.engine.text_rec.resize_norm_img(crops[i], ratio) for i in idx]).astype(np.float32)
-            for i, p in zip(idx, self._rec_session.run(None, {self._rec_input: batch})[0]):
-                out[i] = ctc.decode(p, self._fold)
+            for model in models:
+                for i, chars in zip(idx, model(batch)):
+                    if not out[i] or ctc.confidence(chars) > ctc.confidence(out[i]):
+                        out[i] = chars
         return out
 
     def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray],
@@ -164,7 +158,7 @@ class PPOCRReader:
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
-        best = self._recognise(crops)
+        best = self._recognise(crops, self.recognisers[:1])
         weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW
                 and (not plausible_only or self._plate_readings(chars, plausible_only=True))]
         t0 = time.perf_counter()
@@ -172,9 +166,10 @@ class PPOCRReader:
         views = [cv2.resize(v, (round(v.shape[1] * stretch), v.shape[0]), interpolation=cv2.INTER_CUBIC) if stretch != 1 else v
                  for v, (_, _, stretch) in zip(views, LINE_VIEWS * len(weak))]
         cut_ms += (time.perf_counter() - t0) * 1000
-        for k, chars in enumerate(self._recognise(views)):
-            i = weak[k // len(LINE_VIEWS)]
-            if ctc.confidence(chars) > ctc.confidence(best[i]):
+        looks = [(i, chars) for i, chars in zip(weak, self._recognise([crops[i] for i in weak], self.recognisers[1:]))]
+        looks += [(weak[k // len(LINE_VIEWS)], chars) for k, chars in enumerate(self._recognise(views, self.recognisers))]
+        for i, chars in looks:
+            if chars and ctc.confidence(chars) > ctc.confidence(best[i]):
                 best[i] = chars
         return best, cut_ms
 

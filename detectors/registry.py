@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alpr.config import READER_ENGINES, Config, ConfigError
+from detectors import recognizers
 from detectors.base import PlateReader
 
 READERS = READER_ENGINES
@@ -20,13 +21,21 @@ def recognizer(cfg: Config) -> Path | None:
     return path
 
 
+def second_recognizer(cfg: Config) -> str | None:
+    """The second recogniser named in the configuration; None for none."""
+    name = cfg.reader.second_recognizer
+    if name and name not in recognizers.NAMED and not Path(name).is_file():
+        raise ConfigError(f"reader.second_recognizer: {name!r} is neither a file nor one of {', '.join(recognizers.NAMED)}")
+    return name or None
+
+
 def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
     engine = engine or cfg.reader.engine
     if engine == "ppocr":
         from detectors.ppocr import PPOCRReader
 
         return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                           cfg.reader.plate_aspect, recognizer(cfg))
+                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg))
     if engine == "yolo":
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
@@ -34,5 +43,5 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         if not weights.is_file():
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
         return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                               recognizer(cfg))
+                               recognizer(cfg), second_recognizer(cfg))
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

@@ -289,10 +289,10 @@ def split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
 
 # ------------------------------------------------------------------------------------------ model
 def stock_reader(threads: int = 2) -> PPOCRReader:
-    """The reader with PP-OCRv4's own recogniser, which finds the lines to cut."""
+    """The reader with PP-OCRv4's own recogniser alone, which finds the lines to cut."""
     from detectors.ppocr import PPOCRReader
 
-    return PPOCRReader(threads=threads)
+    return PPOCRReader(threads=threads, second_recognizer=None)
 
 
 def stock_recognizer() -> Path:

@@ -20,6 +20,7 @@ import onnxruntime as ort
 from alpr.domain import Box
 from detectors.base import PlateText, ReaderResult
 from detectors.ppocr import PPOCRReader
+from detectors.recognizers import PPOCR_V6_SMALL
 
 BUNDLED = Path(__file__).parent / "models" / "plate_yolov8n_416.onnx"
 CROP_PAD = (0.06, 0.12)  # share of the box added left/right and top/bottom: a tight box clips characters
@@ -103,9 +104,10 @@ class YoloPPOCRReader:
     detector_name = "yolov8n-plate"
 
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
-                 threads: int = 1, recognizer: Path | None = None):
+                 threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL):
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads)
-        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer)
+        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer,
+                                      second_recognizer=second_recognizer)
         self.ocr_name = self.recognizer.ocr_name
         self.min_confidence = min_confidence
 

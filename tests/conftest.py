@@ -78,7 +78,8 @@ def reader():
     from detectors.ppocr import PPOCRReader
 
     defaults = config_mod.Config().reader
-    return PPOCRReader(defaults.det_max_side, defaults.min_confidence, threads=os.cpu_count() or 1)
+    return PPOCRReader(defaults.det_max_side, defaults.min_confidence, threads=os.cpu_count() or 1,
+                       second_recognizer=defaults.second_recognizer or None)
 
 
 @pytest.fixture(scope="session")

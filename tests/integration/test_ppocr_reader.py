@@ -4,12 +4,15 @@ from datetime import datetime, timezone
 
 import cv2
 import numpy as np
+import pytest
 
 from alpr.config import SimulatorConfig
 from alpr.plates import normalize
 from alpr.simulator.plates import STATES
 from alpr.simulator.render import FRAME_TEXTS
 from alpr.simulator.traffic import Simulator
+from detectors import ctc
+from detectors.ppocr import line_shape_ok
 
 
 def test_reads_simulated_plates(reader):
@@ -49,3 +52,25 @@ def test_reads_real_us_plates(reader, openalpr_us):
 
 def test_a_crop_too_small_to_read_gives_no_readings(reader):
     assert reader.recognize(np.zeros((3, 40, 3), np.uint8)) == []
+
+
+def test_second_looks_keep_the_most_confident_recogniser(reader):
+    """Each line keeps the more confident of the two recognisers' decodings, and a wrong-sized
+    character list is refused rather than decoded into the wrong letters."""
+    from detectors import recognizers
+
+    assert [r.name for r in reader.recognisers] == ["ppocr-v4", "ppocr-v6-small"]
+    frames = Simulator(SimulatorConfig(seed=5, no_plate_ratio=0.0)).frames(
+        realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
+    crops = []
+    while len(crops) < 8:
+        image = next(frames).image
+        crops += reader._cut(image, [q for q in reader._detect(image) if line_shape_ok(q)])
+    both = reader._recognise(crops, reader.recognisers)
+    alone = [reader._recognise(crops, [r]) for r in reader.recognisers]
+    confidence = ctc.confidence
+    assert [confidence(c) for c in both] == [max(confidence(a[i]) for a in alone) for i in range(len(crops))]
+    assert any(ctc.text(c) for c in both)
+    v6 = reader.recognisers[1]
+    with pytest.raises(ValueError, match="classes but its character list names"):
+        recognizers.from_session("short list", v6.session, ["blank", "A", "B"])
