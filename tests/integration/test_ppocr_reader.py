@@ -46,8 +46,9 @@ def test_reads_real_us_plates(reader, openalpr_us):
         name, x, y, w, h, plate = txt.read_text().splitlines()[0].split("\t")
         result = reader.read(cv2.imread(str(openalpr_us / name)))
         hits += plate.strip() in {p.plate for p in result.plates}
-    # The plate-aware reading gets 20 of these 30 exactly (PP-OCRv4's own decoding: about 60%).
-    assert hits / len(labels) >= 0.55
+    # The plate-aware reading gets 23 of these 30 exactly (20 without the second recogniser; PP-OCRv4's
+    # own decoding: about 60%).
+    assert hits / len(labels) >= 0.7
 
 
 def test_a_crop_too_small_to_read_gives_no_readings(reader):
