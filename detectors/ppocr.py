@@ -140,10 +140,12 @@ class PPOCRReader:
 
     def _recognise(self, crops: Sequence[np.ndarray], models: Sequence[Recogniser]) -> list[list[ctc.Char]]:
         """The most confident decoding of each crop among ``models``, in batches of similar width (a
-        batch is padded to its widest)."""
+        batch is padded to its widest); no decoding at all without models."""
+        out: list[list[ctc.Char]] = [[] for _ in crops]
+        if not models:
+            return out
         ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
         order = sorted(range(len(crops)), key=ratios.__getitem__)
-        out: list[list[ctc.Char]] = [[] for _ in crops]
         for start in range(0, len(order), REC_BATCH):
             idx = order[start:start + REC_BATCH]
             ratio = max(REC_MIN_RATIO, ratios[idx[-1]])
