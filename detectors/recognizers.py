@@ -27,10 +27,11 @@ class Recogniser:
     name: str
     session: ort.InferenceSession
     fold: np.ndarray  # the model's classes folded onto the plate alphabet (ctc.fold_matrix)
+    input: str  # the session's input name
 
     def __call__(self, batch: np.ndarray) -> list[list[ctc.Char]]:
         """Decoded characters of each line in a batch (N x 3 x 48 x W, PP-OCR's normalisation)."""
-        probs = self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
+        probs = self.session.run(None, {self.input: batch})[0]
         return [ctc.decode(p, self.fold) for p in probs]
 
 
@@ -45,7 +46,7 @@ def from_session(name: str, sess: ort.InferenceSession, symbols: list[str]) -> R
     classes = sess.get_outputs()[0].shape[-1]
     if isinstance(classes, int) and classes != len(symbols):
         raise ValueError(f"{name}: the model has {classes} classes but its character list names {len(symbols)}")
-    return Recogniser(name, sess, ctc.fold_matrix(symbols))
+    return Recogniser(name, sess, ctc.fold_matrix(symbols), sess.get_inputs()[0].name)
 
 
 def trained(path: Path, threads: int) -> Recogniser:
