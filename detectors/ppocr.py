@@ -25,6 +25,7 @@ from alpr.plates import is_plausible, readings
 from detectors import ctc, recognizers
 from detectors.base import PlateText, ReaderResult
 from detectors.recognizers import Recogniser
+from detectors.runtime import OPENVINO, load_model
 
 MIN_LINE_HEIGHT_PX = 8
 # On a tight plate crop the characters sit in this band of rows; above and below are the state
@@ -106,23 +107,24 @@ class PPOCRReader:
 
     def __init__(self, det_max_side: int = 1280, min_confidence: float = 0.3, threads: int = 1,
                  plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None,
-                 second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL):
+                 second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL, runtime: str = OPENVINO):
         """``recognizer``: the first recogniser, a trained ONNX file (``recognizers.trained``); None
-        for PP-OCRv4's own. ``second_recognizer``: one for the second looks (``recognizers.load``), or None."""
+        for PP-OCRv4's own. ``second_recognizer``: one for the second looks (``recognizers.load``), or
+        None. ``runtime``: what runs the models (``detectors.runtime``)."""
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect
+        # rapidocr's detector keeps its pre- and post-processing; its model runs on the chosen runtime.
         self.engine = RapidOCR(
             use_cls=False,
             det_limit_type="max",  # the default upscales the short side to 736 px: slow, no better
-            det_intra_op_num_threads=threads,
-            rec_intra_op_num_threads=threads,
-            intra_op_num_threads=threads,
+            intra_op_num_threads=1,  # its own sessions stay unused
             inter_op_num_threads=1,
         )
-        first = recognizers.trained(recognizer, threads) if recognizer else recognizers.from_session(
-            "ppocr-v4", self.engine.text_rec.session.session, self.engine.text_rec.postprocess_op.character)
-        self.recognisers = [first] + ([recognizers.load(second_recognizer, threads)] if second_recognizer else [])
+        det = load_model(recognizers.rapidocr_model("ch_PP-OCRv4_det_infer.onnx"), threads, runtime)
+        self.engine.text_det.infer = lambda x: [det(x)]
+        first = recognizers.trained(recognizer, threads, runtime) if recognizer else recognizers.ppocr_v4(threads, runtime)
+        self.recognisers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
         self.ocr_name = "+".join(r.name for r in self.recognisers)
 
     def _detect(self, image: np.ndarray) -> np.ndarray:

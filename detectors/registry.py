@@ -35,7 +35,7 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         from detectors.ppocr import PPOCRReader
 
         return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg))
+                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime)
     if engine == "yolo":
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
@@ -43,5 +43,5 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         if not weights.is_file():
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
         return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                               recognizer(cfg), second_recognizer(cfg))
+                               recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime)
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

@@ -1,7 +1,7 @@
 """Training the plate detector: a YOLO dataset from simulated and real scenes, ultralytics training
 from the model yaml (no pretrained weights exist offline), ONNX export and a model card.
 
-Needs the ``train`` extra (torch, ultralytics, onnx); inference needs only onnxruntime
+Needs the ``train`` extra (torch, ultralytics, onnx); inference runs the exported ONNX file
 (``detectors.yolo``). Run it as ``alpr train detector``; the card next to the weights records the
 data used and held out, the settings, the metrics and the file's sha256, so a run can be repeated.
 """

@@ -34,7 +34,7 @@ import numpy as np
 
 from alpr.domain import Box
 from alpr.scoring import edit_distance, iou
-from detectors import ctc
+from detectors import ctc, recognizers
 from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
 from detectors.train import in_training_share, sha256
@@ -296,9 +296,7 @@ def stock_reader(threads: int = 2) -> PPOCRReader:
 
 
 def stock_recognizer() -> Path:
-    import rapidocr_onnxruntime
-
-    return Path(rapidocr_onnxruntime.__file__).parent / "models" / STOCK_REC
+    return recognizers.rapidocr_model(STOCK_REC)
 
 
 def _import_torch():

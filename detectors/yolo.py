@@ -1,4 +1,4 @@
-"""A trained YOLO plate detector (ONNX through onnxruntime) with PP-OCR recognition on its crops.
+"""A trained YOLO plate detector (ONNX, on the configured runtime) with PP-OCR recognition on its crops.
 
 The detector finds whole plates, not text lines, in a small letterboxed copy of the frame, so it is
 fast and ignores clocks and signs; each plate is cut from the full-resolution frame and read by the
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from alpr.domain import Box
 from detectors.base import PlateText, ReaderResult
 from detectors.ppocr import PPOCRReader
 from detectors.recognizers import PPOCR_V6_SMALL
+from detectors.runtime import OPENVINO, load_model
 
 BUNDLED = Path(__file__).parent / "models" / "plate_yolov8n_416.onnx"
 CROP_PAD = (0.06, 0.12)  # share of the box added left/right and top/bottom: a tight box clips characters
@@ -47,25 +47,20 @@ def onnx_weights(path: Path) -> Path:
 class YoloDetector:
     """Plate boxes and scores from a one-class YOLO model exported by ultralytics."""
 
-    def __init__(self, weights: Path, threshold: float = 0.25, threads: int = 1):
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_weights(weights)), opts, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0]
-        out = self.session.get_outputs()[0].shape
-        if not (len(self.input.shape) == 4 and isinstance(self.input.shape[2], int) and len(out) == 3
-                and isinstance(out[1], int) and isinstance(out[2], int) and 4 < out[1] < out[2]):
+    def __init__(self, weights: Path, threshold: float = 0.25, threads: int = 1, runtime: str = OPENVINO):
+        self.model = load_model(onnx_weights(weights), threads, runtime)
+        shape, out = self.model.input_shape, self.model.output_shape
+        if not (len(shape) == 4 and shape[2] and len(out) == 3 and out[1] and out[2] and 4 < out[1] < out[2]):
             raise ValueError(f"{weights}: expected a fixed-size ultralytics detection export with output "
-                             f"(1, 4 + classes, anchors), got input {self.input.shape} and output {out}")
-        self.size = int(self.input.shape[2])
+                             f"(1, 4 + classes, anchors), got input {shape} and output {out}")
+        self.size = shape[2]
         self.threshold = threshold
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N x 4 boxes as x0, y0, x1, y1 in frame pixels, N scores), best first."""
         canvas, r, left, top = letterbox(image, self.size)
         blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        pred = self.session.run(None, {self.input.name: blob})[0][0].T  # (anchors, 4 + classes)
+        pred = self.model(blob)[0].T  # (anchors, 4 + classes)
         return decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
 
 
@@ -104,10 +99,11 @@ class YoloPPOCRReader:
     detector_name = "yolov8n-plate"
 
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
-                 threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL):
-        self.detector = YoloDetector(weights or BUNDLED, threshold, threads)
+                 threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL,
+                 runtime: str = OPENVINO):
+        self.detector = YoloDetector(weights or BUNDLED, threshold, threads, runtime)
         self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer,
-                                      second_recognizer=second_recognizer)
+                                      second_recognizer=second_recognizer, runtime=runtime)
         self.ocr_name = self.recognizer.ocr_name
         self.min_confidence = min_confidence
 

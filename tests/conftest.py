@@ -79,7 +79,7 @@ def reader():
 
     defaults = config_mod.Config().reader
     return PPOCRReader(defaults.det_max_side, defaults.min_confidence, threads=os.cpu_count() or 1,
-                       second_recognizer=defaults.second_recognizer or None)
+                       second_recognizer=defaults.second_recognizer or None, runtime=defaults.runtime)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The PP-OCR reader on simulated frames and, when present, on real US plates."""
 
+import os
 from datetime import datetime, timezone
 
 import cv2
@@ -74,4 +75,23 @@ def test_second_looks_keep_the_most_confident_recogniser(reader):
     assert any(ctc.text(c) for c in both)
     v6 = reader.recognisers[1]
     with pytest.raises(ValueError, match="classes but its character list names"):
-        recognizers.from_session("short list", v6.session, ["blank", "A", "B"])
+        recognizers.from_model("short list", v6.model, ["blank", "A", "B"])
+
+
+def test_runtimes_read_alike(reader):
+    """OpenVINO (the default) and ONNX Runtime run the same ONNX files to the same readings, and the
+    PP-OCRv4 character list taken from the model's metadata is the one rapidocr decodes with."""
+    from detectors.ppocr import PPOCRReader
+
+    assert np.array_equal(reader.recognisers[0].fold, ctc.fold_matrix(reader.engine.text_rec.postprocess_op.character))
+    other = PPOCRReader(reader.det_max_side, reader.min_confidence, threads=os.cpu_count() or 1, runtime="onnxruntime")
+    frames = Simulator(SimulatorConfig(seed=8, no_plate_ratio=0.0)).frames(
+        realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
+    seen = 0
+    for _ in range(4):
+        image = next(frames).image
+        a, b = reader.read(image).plates, other.read(image).plates
+        assert [(p.plate, p.box) for p in a] == [(p.plate, p.box) for p in b]
+        assert [p.confidence for p in a] == pytest.approx([p.confidence for p in b], abs=1e-3)
+        seen += len(a)
+    assert seen

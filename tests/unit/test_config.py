@@ -32,6 +32,7 @@ def test_toml_then_environment(tmp_path):
         ({"ALPR_CLICKHOUSE__URL": "mysql://x"}, "clickhouse.url"),
         ({"ALPR_KAFKA__BOOTSTRAP_SERVERS": "nohostport"}, "kafka.bootstrap_servers"),
         ({"ALPR_READER__ENGINE": "tesseract"}, "reader.engine"),
+        ({"ALPR_READER__RUNTIME": "tensorrt"}, "reader.runtime"),
         ({"ALPR_READER__DET_THRESHOLD": "1.5"}, "reader.det_threshold"),
         ({"ALPR_READER__PLATE_ASPECT": "0.5"}, "reader.plate_aspect"),
         ({"ALPR_POLICY__RETENTION_YEARS": "-1"}, "policy.retention_years"),
@@ -74,3 +75,5 @@ def test_show_masks_secrets():
 def test_every_reader_engine_is_accepted():
     for engine in config.READER_ENGINES:
         assert config.load(environ={"ALPR_READER__ENGINE": engine}).reader.engine == engine
+    for runtime in config.READER_RUNTIMES:
+        assert config.load(environ={"ALPR_READER__RUNTIME": runtime}).reader.runtime == runtime
