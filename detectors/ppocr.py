@@ -1,7 +1,8 @@
 """PP-OCRv4 text detection plus plate-aware recognition, from the ONNX models inside rapidocr-onnxruntime.
 
 Detection finds text lines in the frame. Lines shaped like a plate's character line are plate
-candidates; pieces of one line split by a gap (``627 WWI``) are joined into one more candidate.
+candidates; pieces of one line split by a gap (``627 WWI``) are joined into one more candidate, and
+two lines of one height stacked one above the other make a two-row plate, read top row first.
 Each candidate is read from the full-resolution frame by PP-OCRv4, decoded over the plate alphabet
 only (``detectors.ctc``); a reading below ``REREAD_BELOW`` gets second looks: slightly taller and
 shorter cuts of the line read by PP-OCRv4 again, the line stretched sideways read by it and by the
@@ -31,6 +32,10 @@ MIN_LINE_HEIGHT_PX = 8
 # On a tight plate crop the characters sit in this band of rows; above and below are the state
 # name and slogan, which the recogniser otherwise blends into the reading.
 CHAR_BAND = (0.20, 0.85)
+# A crop narrower than this (width / height) may be a two-row plate (motorcycle 7 x 4 in, European
+# 280 x 200 mm); US car plates are 2:1 and every development crop is at least 1.86. Its rows:
+TWO_ROW_BELOW = 1.8
+TWO_ROWS = ((0.08, 0.50), (0.50, 0.92))
 # A US plate's character line is about 2.5-6.5 times as wide as it is tall.
 MIN_ASPECT, MAX_ASPECT = 1.2, 7.5
 PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 x 110 mm (4.7) in Europe
@@ -83,6 +88,25 @@ def joined_fragments(quads: Sequence[np.ndarray], max_gap: float = 1.0, max_heig
             if merged:
                 break
     return [rect(*b[:4]) for b in boxes if b[4] > 1]
+
+
+def stacked_rows(quads: Sequence[np.ndarray], max_gap: float = 0.6, max_height_ratio: float = 1.25,
+                 min_overlap: float = 0.6, min_width_ratio: float = 0.4) -> list[tuple[int, int]]:
+    """(top, bottom) index pairs of lines one above the other, as on two-row plates (motorcycles,
+    trailers, many European plates): nearly the same height, most of the narrower line's width shared,
+    not much narrower than each other, and a gap under ``max_gap`` line heights. A US plate's state name
+    and slogan are smaller than its characters, so they do not pair with them."""
+    boxes = [(*q.min(0), *q.max(0)) for q in quads]  # x0, y0, x1, y1
+    pairs = []
+    for i, (ax0, ay0, ax1, ay1) in enumerate(boxes):
+        for j, (bx0, by0, bx1, by1) in enumerate(boxes):
+            ha, hb = ay1 - ay0, by1 - by0
+            shared = min(ax1, bx1) - max(ax0, bx0)
+            wa, wb = ax1 - ax0, bx1 - bx0
+            if (i != j and ay0 < by0 and max(ha, hb) <= max_height_ratio * min(ha, hb) and min(wa, wb) >= min_width_ratio * max(wa, wb)
+                    and shared >= min_overlap * min(wa, wb) and -0.3 * min(ha, hb) <= by0 - ay1 <= max_gap * max(ha, hb)):
+                pairs.append((i, j))
+    return pairs
 
 
 def plate_box(quad: np.ndarray, width: int, height: int, aspect: float = PLATE_ASPECT) -> Box:
@@ -201,9 +225,15 @@ class PPOCRReader:
         t1 = time.perf_counter()
         decoded, cut_ms = self._read_lines(image, lines + joined, plausible_only=True)
         t2 = time.perf_counter()
+        # A two-row plate is read top row first; its rows are candidates of their own as well. A lone
+        # character above a plate (a sticker, a badge) is not a row.
+        rows = [(a, b) for a, b in stacked_rows(lines) if len(decoded[a]) >= 2 and len(decoded[b]) >= 2]
+        quads = lines + joined + [rect(*np.minimum(lines[a].min(0), lines[b].min(0)), *np.maximum(lines[a].max(0), lines[b].max(0)))
+                                  for a, b in rows]
+        decoded += [decoded[a] + decoded[b] for a, b in rows]
         h, w = image.shape[:2]
-        found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces)
-        for k, (quad, chars) in enumerate(zip(lines + joined, decoded)):
+        found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces or rows)
+        for k, (quad, chars) in enumerate(zip(quads, decoded)):
             plates = self._plate_readings(chars, plausible_only=True)
             if not plates or plates[0][1] < self.min_confidence:
                 continue
@@ -214,16 +244,21 @@ class PPOCRReader:
             found.append((PlateText(box=box, corners=tuple((float(x), float(y)) for x, y in corners), raw_text=ctc.text(chars),
                                     plate=plate, confidence=conf, det_confidence=1.0, candidates=tuple(p for p, _ in others)),
                           k >= len(lines)))
-        # A joined line read with confidence replaces the pieces it was made of.
+        # A joined line or two-row plate read with confidence replaces the pieces it was made of.
         wholes = [p.box for p, is_joined in found if is_joined]
         kept = [p for p, is_joined in found if is_joined or not any(_inside(p.box, b) for b in wholes)]
         kept.sort(key=lambda p: (p.box.x, p.box.y))
         return ReaderResult(kept, {"detect": (t1 - t0) * 1000, "crop": cut_ms, "ocr": (t2 - t1) * 1000 - cut_ms})
 
     def recognize(self, crop: np.ndarray, plausible_only: bool = False) -> list[tuple[str, float]]:
-        """Readings of a tight plate crop, best first, from its character band."""
+        """Readings of a tight plate crop, best first, from its character band; a crop shaped like a
+        two-row plate is also read row by row, and the more confident reading wins."""
         h, w = crop.shape[:2]
         if h < 4 or w < 4:
             return []
-        band = rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])
-        return self._plate_readings(self._read_lines(crop, [band], plausible_only)[0][0], plausible_only)
+        bands = [rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])]
+        if w / h < TWO_ROW_BELOW:
+            bands += [rect(0, h * top, w, h * bottom) for top, bottom in TWO_ROWS]
+        decoded = self._read_lines(crop, bands, plausible_only)[0]
+        chars = decoded[0] if len(decoded) == 1 else max(decoded[0], decoded[1] + decoded[2], key=ctc.confidence)
+        return self._plate_readings(chars, plausible_only)

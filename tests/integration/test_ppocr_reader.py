@@ -78,6 +78,32 @@ def test_second_looks_keep_the_most_confident_recogniser(reader):
         recognizers.from_model("short list", v6.model, ["blank", "A", "B"])
 
 
+def two_row_plate(top: str, bottom: str) -> np.ndarray:
+    """A 280 x 200 two-row plate face (European and motorcycle style), BGR."""
+    from PIL import Image, ImageDraw
+
+    from alpr.simulator.render import font
+
+    img = Image.new("RGB", (280, 200), (240, 240, 240))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((2, 2, 277, 197), outline=(20, 20, 20), width=3)
+    for text, cy in ((top, 58), (bottom, 142)):
+        draw.text((140, cy), text, font=font(84), fill=(20, 20, 20), anchor="mm")
+    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+
+
+def test_two_row_plates_are_read_top_row_first(reader):
+    for top, bottom in (("AB12", "CDE"), ("7X", "4521")):
+        frame = np.full((720, 1280, 3), 90, np.uint8)
+        frame[400:500, 600:740] = cv2.resize(two_row_plate(top, bottom), (140, 100), interpolation=cv2.INTER_AREA)
+        plates = reader.read(frame).plates
+        assert [p.plate for p in plates] == [top + bottom]
+        box = plates[0].box
+        assert 600 <= box.x and box.x + box.w <= 740 and 400 <= box.y and box.y + box.h <= 500 and box.h > 70
+        # A tight crop of it (as the YOLO reader cuts one) is read row by row as well.
+        assert reader.recognize(two_row_plate(top, bottom))[0][0] == top + bottom
+
+
 def test_runtimes_read_alike(reader):
     """OpenVINO (the default) and ONNX Runtime run the same ONNX files to the same readings, and the
     PP-OCRv4 character list taken from the model's metadata is the one rapidocr decodes with."""

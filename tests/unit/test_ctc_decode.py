@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from detectors import ctc
-from detectors.ppocr import grow, joined_fragments, plate_box, rect
+from detectors.ppocr import grow, joined_fragments, plate_box, rect, stacked_rows
 
 # A toy recogniser vocabulary: blank, a dash, lower and upper case letters, digits and a look-alike.
 SYMBOLS = ["blank", "-", "a", "A", "B", "8", "0", "O", "7", "丁"]
@@ -68,6 +68,17 @@ def test_fragments_of_one_line_are_joined_and_others_are_not():
     assert len(joined) == 1
     np.testing.assert_allclose(joined[0], rect(100, 50, 200, 71))
     assert joined_fragments([left, above]) == []
+
+
+def test_two_rows_of_one_height_pair_and_a_state_name_does_not():
+    top, bottom = rect(100, 50, 160, 80), rect(95, 86, 170, 116)  # "AB12" over "CDE" on a motorcycle plate
+    state = rect(100, 10, 200, 32)  # a US plate's state name over its 40 px characters
+    chars = rect(95, 36, 205, 76)
+    beside = rect(300, 86, 360, 116)  # same height, but another plate further along
+    assert stacked_rows([bottom, top, beside]) == [(1, 0)]
+    assert stacked_rows([state, chars]) == []
+    assert stacked_rows([rect(100, 50, 115, 80), bottom]) == []  # a lone badge is far narrower
+    assert stacked_rows([top, rect(95, 160, 170, 190)]) == []  # too far below
 
 
 def test_plate_box_is_the_plate_around_its_character_line():
