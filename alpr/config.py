@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from alpr.plates import parse_layouts
+
 
 class ConfigError(ValueError):
     """Raised at start-up for invalid configuration; the message names the key."""
@@ -88,6 +90,12 @@ class ReaderConfig:
     # Width / height of the region's plates, to turn a character line into a plate box: 2.0 for US
     # plates (12 x 6 in), 4.7 for European ones (520 x 110 mm).
     plate_aspect: float = 2.0
+    # Plate text rules. US states print O and 0 with one glyph and issue no O in serials, so O is read
+    # as 0; false where plates use both (Europe, Brazil). A region with fixed formats lists them, "L" a
+    # letter and "#" a digit (Brazil: "LLL####, LLL#L##"): a reading that fits one once look-alikes
+    # (O/0, I/1, B/8, S/5, Z/2, G/6) are swapped by position is reported fitted.
+    o_is_zero: bool = True
+    plate_layouts: str = ""
     # The character recogniser: "" = PP-OCRv4 as shipped in rapidocr-onnxruntime, or the .onnx path of
     # one fine-tuned on your plates by `alpr train recognizer`.
     recognizer_weights: str = ""
@@ -294,6 +302,10 @@ def validate(cfg: Config) -> Config:
                        "reader.det_threshold": cfg.reader.det_threshold}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be within 0..1, got {value}")
+    try:
+        parse_layouts(cfg.reader.plate_layouts)
+    except ValueError as exc:
+        raise ConfigError(f"reader.plate_layouts: {exc}") from None
     if not 1.0 <= cfg.reader.plate_aspect <= 8.0:
         raise ConfigError(f"reader.plate_aspect: a plate's width / height, 1..8, got {cfg.reader.plate_aspect}")
     for key, value in {

@@ -22,7 +22,7 @@ import numpy as np
 from rapidocr_onnxruntime import RapidOCR
 
 from alpr.domain import Box
-from alpr.plates import is_plausible, readings
+from alpr.plates import PlateFormat, is_plausible
 from detectors import ctc, recognizers
 from detectors.base import PlateText, ReaderResult
 from detectors.recognizers import Recogniser
@@ -131,11 +131,14 @@ class PPOCRReader:
 
     def __init__(self, det_max_side: int = 1280, min_confidence: float = 0.3, threads: int = 1,
                  plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None,
-                 second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL, runtime: str = OPENVINO):
+                 second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL, runtime: str = OPENVINO,
+                 plate_format: PlateFormat = PlateFormat()):
         """``recognizer``: the first recogniser, a trained ONNX file (``recognizers.trained``); None
         for PP-OCRv4's own. ``second_recognizer``: one for the second looks (``recognizers.load``), or
-        None. ``runtime``: what runs the models (``detectors.runtime``)."""
+        None. ``runtime``: what runs the models (``detectors.runtime``). ``plate_format``: the region's
+        plate-text rules."""
         self.det_max_side = det_max_side
+        self.plate_format = plate_format
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect
         # rapidocr's detector keeps its pre- and post-processing; its model runs on the chosen runtime.
@@ -206,15 +209,14 @@ class PPOCRReader:
                 best[i] = chars
         return best, cut_ms
 
-    @staticmethod
-    def _plate_readings(chars: Sequence[ctc.Char], plausible_only: bool) -> list[tuple[str, float]]:
-        """Readings with confidences, best first (O/0 folded, see ``readings``); with
+    def _plate_readings(self, chars: Sequence[ctc.Char], plausible_only: bool) -> list[tuple[str, float]]:
+        """Readings with confidences, best first (by the plate format, see ``PlateFormat``); with
         ``plausible_only`` none that could be a state name, slogan or clock (``is_plausible``)."""
         out: dict[str, float] = {}
         for text, conf in ctc.candidates(chars, CANDIDATES):
             if plausible_only and not is_plausible(text):
                 continue
-            for plate in readings(text):
+            for plate in self.plate_format.readings(text):
                 out.setdefault(plate, conf)
         return list(out.items())
 

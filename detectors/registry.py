@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alpr.config import READER_ENGINES, Config, ConfigError
+from alpr.plates import PlateFormat, parse_layouts
 from detectors import recognizers
 from detectors.base import PlateReader
 
@@ -29,13 +30,18 @@ def second_recognizer(cfg: Config) -> str | None:
     return name or None
 
 
+def plate_format(cfg: Config) -> PlateFormat:
+    return PlateFormat(cfg.reader.o_is_zero, parse_layouts(cfg.reader.plate_layouts))
+
+
 def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
     engine = engine or cfg.reader.engine
     if engine == "ppocr":
         from detectors.ppocr import PPOCRReader
 
         return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime)
+                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime,
+                           plate_format(cfg))
     if engine == "yolo":
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
@@ -43,5 +49,5 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         if not weights.is_file():
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
         return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                               recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime)
+                               recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg))
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from alpr.domain import Box
+from alpr.plates import PlateFormat
 from detectors.base import PlateText, ReaderResult
 from detectors.ppocr import PPOCRReader
 from detectors.recognizers import PPOCR_V6_SMALL
@@ -100,10 +101,10 @@ class YoloPPOCRReader:
 
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
                  threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL,
-                 runtime: str = OPENVINO):
+                 runtime: str = OPENVINO, plate_format: PlateFormat = PlateFormat()):
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads, runtime)
         self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer,
-                                      second_recognizer=second_recognizer, runtime=runtime)
+                                      second_recognizer=second_recognizer, runtime=runtime, plate_format=plate_format)
         self.ocr_name = self.recognizer.ocr_name
         self.min_confidence = min_confidence
 

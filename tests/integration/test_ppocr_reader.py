@@ -78,30 +78,43 @@ def test_second_looks_keep_the_most_confident_recogniser(reader):
         recognizers.from_model("short list", v6.model, ["blank", "A", "B"])
 
 
-def two_row_plate(top: str, bottom: str) -> np.ndarray:
-    """A 280 x 200 two-row plate face (European and motorcycle style), BGR."""
+def plate_face(*rows: str, size: tuple[int, int] = (280, 200)) -> np.ndarray:
+    """A plain plate face with one or two rows of characters, BGR."""
     from PIL import Image, ImageDraw
 
     from alpr.simulator.render import font
 
-    img = Image.new("RGB", (280, 200), (240, 240, 240))
+    w, h = size
+    img = Image.new("RGB", size, (240, 240, 240))
     draw = ImageDraw.Draw(img)
-    draw.rectangle((2, 2, 277, 197), outline=(20, 20, 20), width=3)
-    for text, cy in ((top, 58), (bottom, 142)):
-        draw.text((140, cy), text, font=font(84), fill=(20, 20, 20), anchor="mm")
+    draw.rectangle((2, 2, w - 3, h - 3), outline=(20, 20, 20), width=3)
+    for i, text in enumerate(rows):
+        draw.text((w / 2, h * (i + 0.5) / len(rows)), text, font=font(84), fill=(20, 20, 20), anchor="mm")
     return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
 
 def test_two_row_plates_are_read_top_row_first(reader):
     for top, bottom in (("AB12", "CDE"), ("7X", "4521")):
         frame = np.full((720, 1280, 3), 90, np.uint8)
-        frame[400:500, 600:740] = cv2.resize(two_row_plate(top, bottom), (140, 100), interpolation=cv2.INTER_AREA)
+        frame[400:500, 600:740] = cv2.resize(plate_face(top, bottom), (140, 100), interpolation=cv2.INTER_AREA)
         plates = reader.read(frame).plates
         assert [p.plate for p in plates] == [top + bottom]
         box = plates[0].box
         assert 600 <= box.x and box.x + box.w <= 740 and 400 <= box.y and box.y + box.h <= 500 and box.h > 70
         # A tight crop of it (as the YOLO reader cuts one) is read row by row as well.
-        assert reader.recognize(two_row_plate(top, bottom))[0][0] == top + bottom
+        assert reader.recognize(plate_face(top, bottom))[0][0] == top + bottom
+
+
+def test_the_regions_plate_format_decides_o_and_zero():
+    """US default: O is read as 0. With Brazil's layouts the letter slots keep O, the digit slots 0."""
+    from alpr import config
+    from detectors.registry import make_reader
+
+    face = plate_face("OKM2071", size=(440, 150))
+    us = make_reader(config.load(environ={}))
+    assert us.recognize(face)[0][0] == "0KM2071"
+    brazil = make_reader(config.load(environ={"ALPR_READER__O_IS_ZERO": "false", "ALPR_READER__PLATE_LAYOUTS": "LLL####"}))
+    assert brazil.recognize(face)[0][0] == "OKM2071"
 
 
 def test_runtimes_read_alike(reader):

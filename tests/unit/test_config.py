@@ -33,6 +33,8 @@ def test_toml_then_environment(tmp_path):
         ({"ALPR_KAFKA__BOOTSTRAP_SERVERS": "nohostport"}, "kafka.bootstrap_servers"),
         ({"ALPR_READER__ENGINE": "tesseract"}, "reader.engine"),
         ({"ALPR_READER__RUNTIME": "tensorrt"}, "reader.runtime"),
+        ({"ALPR_READER__PLATE_LAYOUTS": "LLL-####"}, "reader.plate_layouts"),
+        ({"ALPR_READER__O_IS_ZERO": "maybe"}, "reader.o_is_zero"),
         ({"ALPR_READER__DET_THRESHOLD": "1.5"}, "reader.det_threshold"),
         ({"ALPR_READER__PLATE_ASPECT": "0.5"}, "reader.plate_aspect"),
         ({"ALPR_POLICY__RETENTION_YEARS": "-1"}, "policy.retention_years"),

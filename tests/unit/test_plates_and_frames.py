@@ -5,7 +5,7 @@ import pytest
 
 from alpr import frames
 from alpr.domain import FrameMeta, Location
-from alpr.plates import is_plausible, normalize, readings
+from alpr.plates import PlateFormat, fit_layout, is_plausible, normalize, parse_layouts, readings
 
 
 @pytest.mark.parametrize("raw, plate", [("abc-1234", "ABC1234"), (" 7 xyz 123 ", "7XYZ123"), ("DP= 7160", "DP7160")])
@@ -74,3 +74,21 @@ def test_corrupt_jpeg_is_undecodable():
 def test_readings_prefer_zero_and_keep_the_letter_o_as_candidate():
     assert readings("ABC123") == ["ABC123"]
     assert readings("WHO515") == ["WH0515", "WHO515"]
+    assert readings("WHO515", o_is_zero=False) == ["WHO515"]
+
+
+def test_look_alikes_are_swapped_to_fit_the_regions_layouts():
+    brazil = parse_layouts("LLL####, lll#l##")
+    assert brazil == ("LLL####", "LLL#L##")
+    assert fit_layout("0KM2371", brazil) == "OKM2371"  # 0 in a letter slot is O
+    assert fit_layout("8BC12S4", brazil) == "BBC1254"  # 8 in a letter slot, S in a digit slot
+    assert fit_layout("B8S0O12", brazil) == "BBS0O12"  # the layout needing the fewest swaps (Mercosul)
+    assert fit_layout("ABC1D23", brazil) == "ABC1D23"  # the Mercosul layout
+    assert fit_layout("ABC12", brazil) is None and fit_layout("ABC12X4", brazil) is None  # X is no digit
+    fmt = PlateFormat(o_is_zero=False, layouts=brazil)
+    assert fmt.readings("0KM2371") == ["OKM2371", "0KM2371"]
+    assert fmt.readings("WHO515") == ["WHO515"]  # fits no layout: as read, no O/0 rule
+    assert PlateFormat(layouts=brazil).readings("WHO515") == ["WH0515", "WHO515"]
+    for bad in ("LLL-###", "L", "LLLL#####"):
+        with pytest.raises(ValueError, match="is not a layout"):
+            parse_layouts(bad)
