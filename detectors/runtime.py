@@ -9,6 +9,7 @@ inference core is used; its telemetry belongs to the model-conversion tools, whi
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -54,12 +55,17 @@ class OpenVinoModel:
         info = model.get_rt_info()
         self.metadata = {k: v.astype(str) for k, v in info["framework"].items()} if "framework" in info else {}
         self.input_shape, self.output_shape = _shape(model.input(0)), _shape(model.output(0))
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
-        self.request = compiled.create_infer_request()  # one frame at a time per reader
+        self.compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+        self._local = threading.local()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # The output tensor is reused by the next call: hand out a copy.
-        return self.request.infer({0: x})[0].copy()
+        # An infer request runs one inference at a time, and Bytewax workers of one process are threads
+        # sharing this reader: each thread gets its own request. Its output tensor is reused by the
+        # next call, so the caller gets a copy.
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request.infer({0: x})[0].copy()
 
 
 def _shape(port) -> tuple[int | None, ...]:
