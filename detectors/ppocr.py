@@ -141,15 +141,14 @@ class PPOCRReader:
         self.plate_format = plate_format
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect
-        # rapidocr's detector keeps its pre- and post-processing; its model runs on the chosen runtime.
+        # rapidocr's pre- and post-processing around our own detection and recognition models.
         self.engine = RapidOCR(
             use_cls=False,
             det_limit_type="max",  # the default upscales the short side to 736 px: slow, no better
             intra_op_num_threads=1,  # its own sessions stay unused
             inter_op_num_threads=1,
         )
-        det = load_model(recognizers.rapidocr_model("ch_PP-OCRv4_det_infer.onnx"), threads, runtime)
-        self.engine.text_det.infer = lambda x: [det(x)]
+        self.det = load_model(recognizers.rapidocr_model("ch_PP-OCRv4_det_infer.onnx"), threads, runtime)
         first = recognizers.trained(recognizer, threads, runtime) if recognizer else recognizers.ppocr_v4(threads, runtime)
         self.recognisers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
         self.ocr_name = "+".join(r.name for r in self.recognisers)
@@ -159,8 +158,15 @@ class PPOCRReader:
         h, w = image.shape[:2]
         scale = min(1.0, self.det_max_side / max(h, w))
         small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
-        boxes, _ = self.engine.text_det(small)
-        if boxes is None or len(boxes) == 0:
+        # rapidocr's TextDetector.__call__, step by step: it keeps the frame's preprocessing on itself,
+        # which worker threads sharing this reader would overwrite for each other.
+        det = self.engine.text_det
+        x = det.get_preprocess(max(small.shape[:2]))(small)
+        if x is None:  # too small to detect in
+            return np.zeros((0, 4, 2), np.float32)
+        boxes, _ = det.postprocess_op(self.det(x), small.shape[:2])
+        boxes = det.filter_tag_det_res(boxes, small.shape[:2])
+        if len(boxes) == 0:
             return np.zeros((0, 4, 2), np.float32)
         return np.asarray(boxes, np.float32) / scale
 

@@ -137,12 +137,14 @@ def test_runtimes_read_alike(reader):
 
 
 def test_worker_threads_can_share_a_reader(reader):
-    """Bytewax workers of one process are threads sharing the flow's reader."""
+    """Bytewax workers of one process are threads sharing the flow's reader, with cameras of
+    different resolutions."""
     from concurrent.futures import ThreadPoolExecutor
 
     frames = Simulator(SimulatorConfig(seed=9, no_plate_ratio=0.0)).frames(
         realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
     images = [next(frames).image for _ in range(6)]
+    images[1::2] = [cv2.resize(image, (900, 506)) for image in images[1::2]]
     alone = [[(p.plate, p.box) for p in reader.read(image).plates] for image in images]
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(lambda image: [(p.plate, p.box) for p in reader.read(image).plates], images))
