@@ -19,7 +19,7 @@ class PlateText:
     raw_text: str  # what the recogniser returned
     plate: str  # normalised plate number
     confidence: float  # recognition confidence, 0..1
-    det_confidence: float  # detection confidence, 0..1 (1.0 when the detector gives none)
+    det_confidence: float  # detection confidence, 0..1: the plate detector's score or the text line's box score
     candidates: tuple[str, ...] = ()  # next-best normalised readings, best first (hot lists check them too)
 
 

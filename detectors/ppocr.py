@@ -120,6 +120,12 @@ def plate_box(quad: np.ndarray, width: int, height: int, aspect: float = PLATE_A
     return Box(left, top, right - left, bottom - top)
 
 
+def _inside_quad(quad: np.ndarray, outline: np.ndarray) -> bool:
+    """Whether a line's centre lies within an axis-aligned outline (a joined line)."""
+    (cx, cy), (x0, y0), (x1, y1) = quad.mean(0), outline.min(0), outline.max(0)
+    return x0 <= cx <= x1 and y0 <= cy <= y1
+
+
 def _inside(small: Box, big: Box) -> bool:
     ix = max(0, min(small.x + small.w, big.x + big.w) - max(small.x, big.x))
     iy = max(0, min(small.y + small.h, big.y + big.h) - max(small.y, big.y))
@@ -153,22 +159,24 @@ class PPOCRReader:
         self.recognisers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
         self.ocr_name = "+".join(r.name for r in self.recognisers)
 
-    def _detect(self, image: np.ndarray) -> np.ndarray:
-        """Text line quads (N x 4 x 2, clockwise from top-left, full-resolution pixels)."""
+    def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Text line quads (N x 4 x 2, clockwise from top-left, full-resolution pixels) and their
+        detection scores (the mean text probability inside each, 0..1)."""
         h, w = image.shape[:2]
         scale = min(1.0, self.det_max_side / max(h, w))
         small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
         # rapidocr's TextDetector.__call__, step by step: it keeps the frame's preprocessing on itself,
-        # which worker threads sharing this reader would overwrite for each other.
-        det = self.engine.text_det
-        x = det.get_preprocess(max(small.shape[:2]))(small)
-        if x is None:  # too small to detect in
-            return np.zeros((0, 4, 2), np.float32)
-        boxes, _ = det.postprocess_op(self.det(x), small.shape[:2])
-        boxes = det.filter_tag_det_res(boxes, small.shape[:2])
-        if len(boxes) == 0:
-            return np.zeros((0, 4, 2), np.float32)
-        return np.asarray(boxes, np.float32) / scale
+        # which worker threads sharing this reader would overwrite for each other, and drops the scores.
+        det, (sh, sw) = self.engine.text_det, small.shape[:2]
+        x = det.get_preprocess(max(sh, sw))(small)
+        kept: list[tuple[np.ndarray, float]] = []
+        if x is not None:  # else too small to detect in
+            for box, score in zip(*det.postprocess_op(self.det(x), (sh, sw))):
+                box = det.clip_det_res(det.order_points_clockwise(box), sh, sw)
+                if min(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[0] - box[3])) >= 4:
+                    kept.append((box, float(score)))
+        quads = np.asarray([b for b, _ in kept], np.float32).reshape(-1, 4, 2) / scale
+        return quads, np.asarray([s for _, s in kept], np.float32)
 
     def _cut(self, image: np.ndarray, quads: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.engine.get_crop_img_list(image, [q.astype(np.float32) for q in quads]) if len(quads) else []
@@ -228,7 +236,9 @@ class PPOCRReader:
 
     def read(self, image: np.ndarray) -> ReaderResult:
         t0 = time.perf_counter()
-        lines = [q for q in self._detect(image) if line_shape_ok(q)]
+        detected, scores = self._detect(image)
+        shaped = [i for i, q in enumerate(detected) if line_shape_ok(q)]
+        lines, line_scores = [detected[i] for i in shaped], [float(scores[i]) for i in shaped]
         joined = [q for q in joined_fragments(lines) if line_shape_ok(q)]
         t1 = time.perf_counter()
         decoded, cut_ms = self._read_lines(image, lines + joined, plausible_only=True)
@@ -239,9 +249,12 @@ class PPOCRReader:
         quads = lines + joined + [rect(*np.minimum(lines[a].min(0), lines[b].min(0)), *np.maximum(lines[a].max(0), lines[b].max(0)))
                                   for a, b in rows]
         decoded += [decoded[a] + decoded[b] for a, b in rows]
+        # A line made of several is as sure as its least sure piece.
+        joined_scores = [min((s for q, s in zip(lines, line_scores) if _inside_quad(q, j)), default=0.0) for j in joined]
+        det_scores = line_scores + joined_scores + [min(line_scores[a], line_scores[b]) for a, b in rows]
         h, w = image.shape[:2]
         found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces or rows)
-        for k, (quad, chars) in enumerate(zip(quads, decoded)):
+        for k, (quad, chars, det_score) in enumerate(zip(quads, decoded, det_scores)):
             plates = self._plate_readings(chars, plausible_only=True)
             if not plates or plates[0][1] < self.min_confidence:
                 continue
@@ -250,7 +263,7 @@ class PPOCRReader:
             corners = grow(quad, spread, spread)
             (plate, conf), *others = plates
             found.append((PlateText(box=box, corners=tuple((float(x), float(y)) for x, y in corners), raw_text=ctc.text(chars),
-                                    plate=plate, confidence=conf, det_confidence=1.0, candidates=tuple(p for p, _ in others)),
+                                    plate=plate, confidence=conf, det_confidence=det_score, candidates=tuple(p for p, _ in others)),
                           k >= len(lines)))
         # A joined line or two-row plate read with confidence replaces the pieces it was made of.
         wholes = [p.box for p, is_joined in found if is_joined]

@@ -185,7 +185,7 @@ def detected_line_samples(folder: Path, share: float, reader: PPOCRReader | None
     reader = reader or stock_reader()
     out = []
     for n, (stem, scene, plates) in enumerate(endtoend_plates(folder, share), 1):
-        lines = [q for q in reader._detect(scene) if line_shape_ok(q)]
+        lines = [q for q in reader._detect(scene)[0] if line_shape_ok(q)]
         candidates = lines + [q for q in joined_fragments(lines) if line_shape_ok(q)]
         h, w = scene.shape[:2]
         for k, quad in match_lines(candidates, [b for b, _ in plates], w, h):

@@ -21,6 +21,7 @@ def test_reads_simulated_plates(reader):
         realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
     shown = read = 0
     reads: set[str] = set()
+    det_scores: set[float] = set()
     for _ in range(30):
         f = next(frames)
         result = reader.read(f.image)
@@ -31,8 +32,11 @@ def test_reads_simulated_plates(reader):
         assert set(result.timings_ms) == {"detect", "crop", "ocr"}
         for p in result.plates:
             assert 0 < p.confidence <= 1 and p.box.w > p.box.h > 0 and len(p.corners) == 4
+            assert 0.5 <= p.det_confidence <= 1  # the detector's box score (it drops boxes under 0.5)
+            det_scores.add(round(p.det_confidence, 3))
     assert shown >= 25
     assert read / shown >= 0.6
+    assert len(det_scores) > 5
     # State names, slogans, dealer frames and the camera clock are never taken for plates.
     # (Street signs with a number, such as "5TH ST", still are: a text line is not told from a plate.)
     words = {normalize(w) for s in STATES for w in (s.name, s.slogan)} | {normalize(t) for t in FRAME_TEXTS}
@@ -67,7 +71,7 @@ def test_second_looks_keep_the_most_confident_recogniser(reader):
     crops = []
     while len(crops) < 8:
         image = next(frames).image
-        crops += reader._cut(image, [q for q in reader._detect(image) if line_shape_ok(q)])
+        crops += reader._cut(image, [q for q in reader._detect(image)[0] if line_shape_ok(q)])
     both = reader._recognise(crops, reader.recognisers)
     alone = [reader._recognise(crops, [r]) for r in reader.recognisers]
     confidence = ctc.confidence
