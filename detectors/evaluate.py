@@ -50,7 +50,7 @@ class Tally:
         self.char_acc += char_accuracy(best, truth)
         self.pairs.append((best, truth))
 
-    def summary(self, images: int, detector: str, ocr: str, scenes: bool) -> dict:
+    def summary(self, images: int, reader: PlateReader, scenes: bool) -> dict:
         n = max(1, self.plates)
         return {
             "images": images,
@@ -62,8 +62,9 @@ class Tally:
             "calibration_error": round(self.calibration()[0], 4),
             "ms_per_image_median": round(percentile(self.ms, 0.5), 1),
             "ms_per_image_p95": round(percentile(self.ms, 0.95), 1),
-            "detector": detector if scenes else None,
-            "ocr": ocr,
+            "detector": _detector_name(reader) if scenes else None,
+            "ocr": _ocr_name(reader),
+            "runtime": getattr(reader, "runtime", None),
         }
 
     def calibration(self) -> tuple[float, list[tuple[float, float, int]]]:
@@ -110,7 +111,7 @@ def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None)
             candidates = [reading, *best.candidates] if best else []
             tally.add(truth, reading, candidates, detected, best.confidence if best else 0.0)
         _progress(i, len(labels))
-    return tally.summary(images, _detector_name(reader), _ocr_name(reader), True), tally
+    return tally.summary(images, reader, True), tally
 
 
 def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
@@ -133,7 +134,7 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) 
         best = readings[0][0] if readings else ""
         tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0)
         _progress(i, len(rows))
-    return tally.summary(images, "", _ocr_name(reader), False), tally
+    return tally.summary(images, reader, False), tally
 
 
 def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> int:

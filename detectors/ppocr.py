@@ -144,6 +144,7 @@ class PPOCRReader:
         None. ``runtime``: what runs the models (``detectors.runtime``). ``plate_format``: the region's
         plate-text rules."""
         self.det_max_side = det_max_side
+        self.runtime = runtime
         self.plate_format = plate_format
         self.min_confidence = min_confidence
         self.plate_aspect = plate_aspect

@@ -106,6 +106,7 @@ class YoloPPOCRReader:
         self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer,
                                       second_recognizer=second_recognizer, runtime=runtime, plate_format=plate_format)
         self.ocr_name = self.recognizer.ocr_name
+        self.runtime = runtime
         self.min_confidence = min_confidence
 
     def read(self, image: np.ndarray) -> ReaderResult:

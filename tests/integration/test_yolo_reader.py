@@ -59,7 +59,8 @@ def test_eval_names_the_detector(tmp_path, capsys, monkeypatch):
     write_dataset(Simulator(SimulatorConfig(seed=5, no_plate_ratio=0.0)).frames(realtime=False), tmp_path / "sim", 4)
     assert main(["eval", str(tmp_path / "sim"), "--detector", "yolo", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (summary["detector"], summary["ocr"], summary["images"]) == ("yolov8n-plate", "ppocr-v4+ppocr-v6-small", 4)
+    assert (summary["detector"], summary["ocr"], summary["runtime"], summary["images"]) == (
+        "yolov8n-plate", "ppocr-v4+ppocr-v6-small", "openvino", 4)
 
 
 def test_bad_weights_are_refused_with_the_reason(tmp_path):
