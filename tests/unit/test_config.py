@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from alpr import config
@@ -79,3 +81,12 @@ def test_every_reader_engine_is_accepted():
         assert config.load(environ={"ALPR_READER__ENGINE": engine}).reader.engine == engine
     for runtime in config.READER_RUNTIMES:
         assert config.load(environ={"ALPR_READER__RUNTIME": runtime}).reader.runtime == runtime
+
+
+def test_region_presets_load():
+    """The regional presets under infra/regions stay valid configuration."""
+    presets = sorted((Path(__file__).resolve().parents[2] / "infra" / "regions").glob("*.toml"))
+    assert presets
+    for preset in presets:
+        reader = config.load(preset, environ={}).reader
+        assert reader.plate_layouts and not reader.o_is_zero
