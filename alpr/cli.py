@@ -173,6 +173,17 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _height_x_width(text: str) -> tuple[int, int]:
+    """``384x640`` -> (384, 640); YOLO strides need multiples of 32."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 384x640, got {text!r}") from None
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"{text}: height and width must be positive multiples of 32")
+    return h, w
+
+
 def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     # Training drives ultralytics, so it lives with the detectors; the CLI only launches it.
     import shlex
@@ -203,9 +214,9 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     say(f"dataset: {stats.train_images} training and {stats.val_images} validation images, {stats.plates} plates")
     out = Path(args.out) if args.out else BUNDLED
     metrics = train.train(data, out, model=args.model, epochs=args.epochs, hours=args.hours, imgsz=args.imgsz,
-                          batch=args.batch, workdir=workdir, seed=args.seed)
-    card = train.write_card(out, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                            seed=args.seed, stats=stats, held_out=held_out, metrics=metrics,
+                          batch=args.batch, workdir=workdir, seed=args.seed, export_size=args.input)
+    card = train.write_card(out, model=args.model, epochs=args.epochs, imgsz=args.imgsz, input_size=args.input,
+                            batch=args.batch, seed=args.seed, stats=stats, held_out=held_out, metrics=metrics,
                             command="alpr " + shlex.join(sys.argv[1:]))
     print(json.dumps({"onnx": str(out), "card": str(card), **metrics}))
     return 0
@@ -362,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--epochs", type=int, default=40)
     td.add_argument("--hours", type=float, help="stop after this long instead (the schedule fits the time)")
     td.add_argument("--imgsz", type=int, default=320)
+    td.add_argument("--input", type=_height_x_width, metavar="HxW",
+                    help="input size of the exported model (default: IMGSZ square); 384x640 fits a 16:9 frame unpadded")
     td.add_argument("--batch", type=int, default=16)
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--workdir", default="", help="dataset and training runs (default: <data_dir>/train)")

@@ -169,9 +169,11 @@ def sha256(path: Path) -> str:
 
 
 def train(data: Path, out_onnx: Path, *, model: str, epochs: int, imgsz: int, batch: int, workdir: Path,
-          hours: float | None = None, seed: int = 0) -> dict:
+          hours: float | None = None, seed: int = 0, export_size: tuple[int, int] | None = None) -> dict:
     """Trains ``model`` (a yaml from scratch, or our own earlier ``.pt`` to go on from), exports the
-    best weights to ``out_onnx``; returns the final metrics."""
+    best weights to ``out_onnx`` (input ``export_size`` (height, width), default ``imgsz`` square: the
+    network is convolutional, so a 16:9 input sees a 16:9 frame larger for the same cost); returns
+    the final metrics."""
     _offline_ultralytics(workdir)
     from ultralytics import YOLO, settings
 
@@ -186,7 +188,7 @@ def train(data: Path, out_onnx: Path, *, model: str, epochs: int, imgsz: int, ba
     best = workdir / "run" / "weights" / "best.pt"
     trained = YOLO(str(best))
     val = trained.val(data=str(data), imgsz=imgsz, batch=batch, device="cpu", workers=0, plots=False, verbose=False)
-    exported = Path(trained.export(format="onnx", imgsz=imgsz, simplify=True, dynamic=False, opset=17))
+    exported = Path(trained.export(format="onnx", imgsz=list(export_size or (imgsz, imgsz)), simplify=True, dynamic=False, opset=17))
     out_onnx.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(exported, out_onnx)
     epochs_done = sum(1 for _ in open(workdir / "run" / "results.csv")) - 1
@@ -196,12 +198,14 @@ def train(data: Path, out_onnx: Path, *, model: str, epochs: int, imgsz: int, ba
 
 
 def write_card(onnx: Path, *, model: str, epochs: int, imgsz: int, batch: int, seed: int, stats: DatasetStats,
-               held_out: list[str], metrics: dict, command: str) -> Path:
+               held_out: list[str], metrics: dict, command: str, input_size: tuple[int, int] | None = None) -> Path:
     """``NAME.json`` (for programs) and ``NAME.md`` (for people) beside the weights."""
     import ultralytics
 
+    input_size = input_size or (imgsz, imgsz)
     card = {
-        "model": onnx.name, "architecture": model, "classes": ["plate"], "imgsz": imgsz, "epochs": epochs,
+        "model": onnx.name, "architecture": model, "classes": ["plate"], "imgsz": imgsz, "input": list(input_size),
+        "epochs": epochs,
         "batch": batch, "seed": seed, "sha256": sha256(onnx), "bytes": onnx.stat().st_size,
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": asdict(stats), "held_out": held_out, "metrics": {k: v for k, v in metrics.items() if k != "weights_pt"},
@@ -217,8 +221,8 @@ def write_card(onnx: Path, *, model: str, epochs: int, imgsz: int, batch: int, s
     card_json = onnx.with_suffix(".json")
     card_json.write_text(json.dumps(card, indent=2) + "\n")
     lines = [f"# Plate detector `{onnx.name}`", "",
-             f"- Architecture: {model}, one class (plate), input {imgsz}x{imgsz}, trained {metrics.get('epochs_done', epochs)} "
-             f"epochs (batch {batch}, seed {seed}) with ultralytics {ultralytics.__version__} on CPU, from the yaml or "
+             f"- Architecture: {model}, one class (plate), input {input_size[0]}x{input_size[1]} (height x width), trained "
+             f"{metrics.get('epochs_done', epochs)} epochs at {imgsz} px (batch {batch}, seed {seed}) with ultralytics {ultralytics.__version__} on CPU, from the yaml or "
              "from our own earlier weights (never downloaded ones).",
              f"- Command: `{command}`",
              f"- sha256: `{card['sha256']}` ({card['bytes']:,} bytes)",

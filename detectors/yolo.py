@@ -51,10 +51,10 @@ class YoloDetector:
     def __init__(self, weights: Path, threshold: float = 0.25, threads: int = 1, runtime: str = OPENVINO):
         self.model = load_model(onnx_weights(weights), threads, runtime)
         shape, out = self.model.input_shape, self.model.output_shape
-        if not (len(shape) == 4 and shape[2] and len(out) == 3 and out[1] and out[2] and 4 < out[1] < out[2]):
+        if not (len(shape) == 4 and shape[2] and shape[3] and len(out) == 3 and out[1] and out[2] and 4 < out[1] < out[2]):
             raise ValueError(f"{weights}: expected a fixed-size ultralytics detection export with output "
                              f"(1, 4 + classes, anchors), got input {shape} and output {out}")
-        self.size = shape[2]
+        self.size = (shape[2], shape[3])  # (height, width): a 16:9 export wastes no pixels on padding
         self.threshold = threshold
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,14 +65,14 @@ class YoloDetector:
         return decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
 
 
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
-    """The image scaled to fit ``size`` x ``size`` and centred on grey, as ultralytics trains it;
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
+    """The image scaled to fit ``size`` (height, width) and centred on grey, as ultralytics trains it;
     returns the canvas, the scale and the left and top padding."""
     h, w = image.shape[:2]
-    r = size / max(h, w)
+    r = min(size[0] / h, size[1] / w)
     nw, nh = round(w * r), round(h * r)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    canvas = np.full((size, size, 3), 114, np.uint8)
+    top, left = (size[0] - nh) // 2, (size[1] - nw) // 2
+    canvas = np.full((*size, 3), 114, np.uint8)
     canvas[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
     return canvas, r, left, top
 

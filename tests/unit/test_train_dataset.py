@@ -41,3 +41,12 @@ def test_train_recognizer_refuses_missing_data_before_loading_torch(tmp_path, mo
     assert "at least one of" in capsys.readouterr().err
     assert main(["train", "recognizer", "--out", out, "--crops", str(tmp_path / "nope")]) == 2
     assert "--crops: no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", ["384x600", "640", "0x640", "axb"])
+def test_train_detector_refuses_an_input_size_yolo_cannot_take(size, capsys):
+    from alpr.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "detector", "--input", size])
+    assert stop.value.code == 2 and "--input" in capsys.readouterr().err

@@ -7,14 +7,20 @@ from detectors.yolo import decode, letterbox
 
 
 @pytest.mark.parametrize("h, w", [(720, 1280), (1280, 720), (333, 500)])
-def test_letterbox_centres_the_scaled_frame(h, w):
+@pytest.mark.parametrize("size", [(320, 320), (384, 640)])
+def test_letterbox_centres_the_scaled_frame(h, w, size):
     image = np.zeros((h, w, 3), np.uint8)
-    canvas, r, left, top = letterbox(image, 320)
-    assert canvas.shape == (320, 320, 3) and r == pytest.approx(320 / max(h, w))
+    canvas, r, left, top = letterbox(image, size)
+    assert canvas.shape == (*size, 3) and r == pytest.approx(min(size[0] / h, size[1] / w))
     nw, nh = round(w * r), round(h * r)
-    assert (left, top) == ((320 - nw) // 2, (320 - nh) // 2)
+    assert (left, top) == ((size[1] - nw) // 2, (size[0] - nh) // 2)
     assert (canvas[top:top + nh, left:left + nw] == 0).all()  # the frame
-    assert (canvas == 114).sum() == 3 * (320 * 320 - nw * nh)  # grey padding around it
+    assert (canvas == 114).sum() == 3 * (size[0] * size[1] - nw * nh)  # grey padding around it
+
+
+def test_a_16_9_input_takes_a_720p_frame_without_padding():
+    canvas, r, left, top = letterbox(np.zeros((720, 1280, 3), np.uint8), (384, 640))
+    assert (r, left, top) == (0.5, 0, 12) and (canvas == 114).sum() == 3 * 640 * 24  # 360 of 384 rows are frame
 
 
 def to_canvas(box, r, left, top):
@@ -25,7 +31,7 @@ def to_canvas(box, r, left, top):
 
 @pytest.mark.parametrize("h, w", [(720, 1280), (1280, 720)])  # padding on top and bottom, then left and right
 def test_decode_maps_back_to_frame_pixels_suppresses_overlaps_and_clips(h, w):
-    _, r, left, top = letterbox(np.zeros((h, w, 3), np.uint8), 320)
+    _, r, left, top = letterbox(np.zeros((h, w, 3), np.uint8), (320, 320))
     plate, near_copy, other, off_edge = (400, 300, 520, 360), (404, 302, 522, 362), (100, 600, 200, 650), (-30, 10, 60, 50)
     rows = [[*to_canvas(plate, r, left, top), 0.9], [*to_canvas(near_copy, r, left, top), 0.8],
             [*to_canvas(other, r, left, top), 0.6], [*to_canvas(off_edge, r, left, top), 0.5],
