@@ -74,7 +74,8 @@ class HotlistConfig:
     key_file: str = ""
 
 
-READER_ENGINES = ("ppocr", "yolo")  # PP-OCR text detection, or the trained plate detector (detectors/)
+# PP-OCR text detection, the trained plate detector, or the detector first and PP-OCR where it is unsure (detectors/)
+READER_ENGINES = ("ppocr", "yolo", "cascade")
 READER_RUNTIMES = ("openvino", "onnxruntime")  # what runs the ONNX models (detectors/runtime.py)
 
 
@@ -110,6 +111,9 @@ class ReaderConfig:
     # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model
     detector_weights: str = ""
     det_threshold: float = 0.25  # plate detector score below which a box is ignored
+    # engine "cascade": a frame where the plate detector's reader reads a plate at least this confident
+    # is done; any other is read again by PP-OCR's whole-frame text detection.
+    accept_confidence: float = 0.9
 
 
 @dataclass
@@ -299,7 +303,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"reader.runtime: unknown runtime {cfg.reader.runtime!r} (known: {', '.join(READER_RUNTIMES)})")
     for key, value in {"flow.pass_min_confidence": cfg.flow.pass_min_confidence,
                        "reader.min_confidence": cfg.reader.min_confidence,
-                       "reader.det_threshold": cfg.reader.det_threshold}.items():
+                       "reader.det_threshold": cfg.reader.det_threshold,
+                       "reader.accept_confidence": cfg.reader.accept_confidence}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be within 0..1, got {value}")
     try:

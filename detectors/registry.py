@@ -42,12 +42,18 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
                            cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime,
                            plate_format(cfg))
-    if engine == "yolo":
+    if engine in ("yolo", "cascade"):
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
         weights = Path(cfg.reader.detector_weights) if cfg.reader.detector_weights else BUNDLED
         if not weights.is_file():
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
-        return YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                               recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg))
+        fast = YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
+                               recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg),
+                               cfg.reader.det_max_side, cfg.reader.plate_aspect)
+        if engine == "yolo":
+            return fast
+        from detectors.cascade import CascadeReader
+
+        return CascadeReader(fast, cfg.reader.accept_confidence)
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

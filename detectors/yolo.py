@@ -101,10 +101,12 @@ class YoloPPOCRReader:
 
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
                  threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL,
-                 runtime: str = OPENVINO, plate_format: PlateFormat = PlateFormat()):
+                 runtime: str = OPENVINO, plate_format: PlateFormat = PlateFormat(), det_max_side: int = 1280,
+                 plate_aspect: float = 2.0):
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads, runtime)
-        self.recognizer = PPOCRReader(min_confidence=min_confidence, threads=threads, recognizer=recognizer,
-                                      second_recognizer=second_recognizer, runtime=runtime, plate_format=plate_format)
+        # Reads the crops; also a whole-frame reader of its own (``CascadeReader``), hence its settings.
+        self.recognizer = PPOCRReader(det_max_side, min_confidence, threads, plate_aspect, recognizer, second_recognizer,
+                                      runtime, plate_format)
         self.ocr_name = self.recognizer.ocr_name
         self.runtime = runtime
         self.min_confidence = min_confidence

@@ -89,3 +89,21 @@ def test_bad_recognizer_weights_are_refused_with_the_reason(tmp_path):
         make_reader(cfg)
     with pytest.raises(ValueError, match="'character' metadata"):
         PPOCRReader(second_recognizer=BUNDLED)
+
+
+def test_cascade_reads_again_with_ppocr_only_where_the_fast_reader_is_unsure(yolo_reader):
+    from detectors.cascade import CascadeReader
+
+    frames = Simulator(SimulatorConfig(seed=8, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)
+    image = next(frames).image
+    fast = yolo_reader.read(image)
+    assert fast.plates
+    sure = CascadeReader(yolo_reader, accept=0.0).read(image)  # any fast reading is enough
+    assert [p.plate for p in sure.plates] == [p.plate for p in fast.plates]
+
+    unsure = CascadeReader(yolo_reader, accept=1.0).read(image)  # no fast reading is enough
+    thorough = yolo_reader.recognizer.read(image)
+    assert unsure.timings_ms["detect"] > fast.timings_ms["detect"] + thorough.timings_ms["detect"] / 2
+    for plate in fast.plates + thorough.plates:  # one reading per place, the more confident one
+        overlapping = [p for p in unsure.plates if iou(p.box, plate.box) >= 0.3]
+        assert len(overlapping) == 1 and overlapping[0].confidence >= plate.confidence

@@ -38,6 +38,7 @@ def test_toml_then_environment(tmp_path):
         ({"ALPR_READER__PLATE_LAYOUTS": "LLL-####"}, "reader.plate_layouts"),
         ({"ALPR_READER__O_IS_ZERO": "maybe"}, "reader.o_is_zero"),
         ({"ALPR_READER__DET_THRESHOLD": "1.5"}, "reader.det_threshold"),
+        ({"ALPR_READER__ACCEPT_CONFIDENCE": "-0.1"}, "reader.accept_confidence"),
         ({"ALPR_READER__PLATE_ASPECT": "0.5"}, "reader.plate_aspect"),
         ({"ALPR_POLICY__RETENTION_YEARS": "-1"}, "policy.retention_years"),
     ],
