@@ -81,7 +81,9 @@ READER_RUNTIMES = ("openvino", "onnxruntime")  # what runs the ONNX models (dete
 
 @dataclass
 class ReaderConfig:
-    engine: str = "ppocr"
+    # "cascade": the trained plate detector, and PP-OCR's whole-frame pass where it reads no plate surely.
+    # On the 65 held-out endtoend/us scenes it found 98.5% and read 86.2% (ppocr alone 89.2% and 78.5%).
+    engine: str = "cascade"
     # A reading's confidence is the product of its character probabilities, about the chance that
     # the whole plate is right; weaker readings are not reported at all.
     min_confidence: float = 0.3

@@ -23,7 +23,7 @@ from detectors.ppocr import PPOCRReader
 from detectors.recognizers import PPOCR_V6_SMALL
 from detectors.runtime import OPENVINO, load_model
 
-BUNDLED = Path(__file__).parent / "models" / "plate_yolov8n_416.onnx"
+BUNDLED = Path(__file__).parent / "models" / "plate_yolov8n_288x512.onnx"
 CROP_PAD = (0.06, 0.12)  # share of the box added left/right and top/bottom: a tight box clips characters
 NMS_IOU = 0.45
 

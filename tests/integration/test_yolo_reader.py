@@ -28,7 +28,7 @@ def test_the_bundled_model_has_its_card():
     import hashlib
 
     assert card["sha256"] == hashlib.sha256(BUNDLED.read_bytes()).hexdigest()
-    assert tuple(card.get("input", (card["imgsz"], card["imgsz"]))) == YoloDetector(BUNDLED).size
+    assert tuple(card["input"]) == YoloDetector(BUNDLED).size
     assert card["held_out"] and card["data"]["train_images"] > 0
 
 
