@@ -18,7 +18,7 @@ def test_letterbox_centres_the_scaled_frame(h, w, size):
     assert (canvas == 114).sum() == 3 * (size[0] * size[1] - nw * nh)  # grey padding around it
 
 
-def test_a_16_9_input_takes_a_720p_frame_without_padding():
+def test_a_16_9_input_pads_a_720p_frame_only_up_to_a_multiple_of_32():
     canvas, r, left, top = letterbox(np.zeros((720, 1280, 3), np.uint8), (384, 640))
     assert (r, left, top) == (0.5, 0, 12) and (canvas == 114).sum() == 3 * 640 * 24  # 360 of 384 rows are frame
 
