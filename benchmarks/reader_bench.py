@@ -1,6 +1,6 @@
 """Per-stage reader time per 1280x720 frame on one core: decode, detect, crop, OCR.
 
-    .venv/bin/python benchmarks/reader_bench.py [--frames 40]
+    .venv/bin/python benchmarks/reader_bench.py [--frames 40] [--readers cascade ...]
 
 Pins itself to one CPU and runs the models with one thread, on simulated 1280x720 frames with one
 plate each and, when present, on the real `endtoend/us` scenes resized to 1280x720, for each reader
@@ -44,13 +44,14 @@ def frames(n: int) -> dict[str, list[bytes]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--readers", nargs="*", help="only these rows, by name (e.g. cascade \"ppocr, v4 only\")")
     args = ap.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cfg = Config()
     rows = []
     variants = [(name, name, {}) for name in READERS] + [
         ("ppocr", "ppocr, onnxruntime", {"runtime": "onnxruntime"}), ("ppocr", "ppocr, v4 only", {"second_recognizer": ""})]
-    for engine, name, overrides in variants:
+    for engine, name, overrides in [v for v in variants if not args.readers or v[1] in args.readers]:
         cfg.reader = replace(Config().reader, intra_op_threads=1, **overrides)
         reader = make_reader(cfg, engine)
         for label, jpegs in frames(args.frames).items():

@@ -27,7 +27,7 @@ NAMED = (PPOCR_V6_SMALL,)
 class Recogniser:
     name: str
     model: Model
-    fold: np.ndarray  # the model's classes folded onto the plate alphabet (ctc.fold_matrix)
+    fold: ctc.Fold  # the model's classes folded onto the plate alphabet
 
     def __call__(self, batch: np.ndarray) -> list[list[ctc.Char]]:
         """Decoded characters of each line in a batch (N x 3 x 48 x W, PP-OCR's normalisation)."""
@@ -39,7 +39,7 @@ def from_model(name: str, model: Model, symbols: list[str]) -> Recogniser:
     classes = model.output_shape[-1]
     if classes is not None and classes != len(symbols):
         raise ValueError(f"{name}: the model has {classes} classes but its character list names {len(symbols)}")
-    return Recogniser(name, model, ctc.fold_matrix(symbols))
+    return Recogniser(name, model, ctc.fold_classes(symbols))
 
 
 def _package_dir(package: str) -> Path | None:

@@ -259,7 +259,7 @@ def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> np.ndarr
     return out
 
 
-_FOLD = ctc.fold_matrix(["blank", *ALPHABET])
+_FOLD = ctc.fold_classes(["blank", *ALPHABET])
 
 
 def greedy(probs: Iterable[np.ndarray]) -> list[str]:
@@ -487,7 +487,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
     # The cut head must read like the whole model folded onto the plate alphabet (as the reader decodes it).
     check = (val_sets.get("us") or val_sets["extra"])[0][:64]
     stock_session = ort.InferenceSession(str(stock), providers=["CPUExecutionProvider"])
-    fold = ctc.fold_matrix(symbols)
+    fold = ctc.fold_classes(symbols)
     stock_read = [ctc.text(ctc.decode(p, fold)) for p in stock_session.run(None, {"x": rec_batch(check)})[0]]
     cut_read = greedy(_predict(model, check))
     agreement = sum(a == b for a, b in zip(stock_read, cut_read)) / len(check)

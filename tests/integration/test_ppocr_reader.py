@@ -126,7 +126,9 @@ def test_runtimes_read_alike(reader):
     PP-OCRv4 character list taken from the model's metadata is the one rapidocr decodes with."""
     from detectors.ppocr import PPOCRReader
 
-    assert np.array_equal(reader.recognisers[0].fold, ctc.fold_matrix(reader.engine.text_rec.postprocess_op.character))
+    fold = ctc.fold_classes(reader.engine.text_rec.postprocess_op.character)
+    assert np.array_equal(reader.recognisers[0].fold.classes, fold.classes)
+    assert np.array_equal(reader.recognisers[0].fold.matrix, fold.matrix)
     other = PPOCRReader(reader.det_max_side, reader.min_confidence, threads=os.cpu_count() or 1, runtime="onnxruntime")
     frames = Simulator(SimulatorConfig(seed=8, no_plate_ratio=0.0)).frames(
         realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))

@@ -8,7 +8,7 @@ from detectors.ppocr import grow, joined_fragments, plate_box, rect, stacked_row
 
 # A toy recogniser vocabulary: blank, a dash, lower and upper case letters, digits and a look-alike.
 SYMBOLS = ["blank", "-", "a", "A", "B", "8", "0", "O", "7", "丁"]
-FOLD = ctc.fold_matrix(SYMBOLS)
+FOLD = ctc.fold_classes(SYMBOLS)
 
 
 def frames(*rows: dict[str, float]) -> np.ndarray:
@@ -22,11 +22,14 @@ def frames(*rows: dict[str, float]) -> np.ndarray:
 
 
 def test_fold_maps_case_and_drops_everything_else():
-    assert FOLD.shape == (len(SYMBOLS), 37)
-    col = {s: int(FOLD[i].argmax()) for i, s in enumerate(SYMBOLS)}
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(SYMBOLS)), size=5).astype(np.float32)
+    full = np.zeros((len(SYMBOLS), 37), np.float32)  # the fold written out as a 0/1 matrix
+    for i, s in enumerate(SYMBOLS):
+        full[i, 1 + ctc.PLATE_ALPHABET.index(s.upper()) if s in "aAB80O7" else 0] = 1
+    np.testing.assert_allclose(FOLD(probs), probs @ full, atol=1e-6)
+    col = {s: int(FOLD(frames({s: 1.0}))[0].argmax()) for s in SYMBOLS}
     assert col["a"] == col["A"] == 1 + ctc.PLATE_ALPHABET.index("A")
     assert col["blank"] == col["-"] == col["丁"] == 0
-    assert (FOLD.sum(1) == 1).all()
 
 
 def test_decode_collapses_repeats_and_skips_separators():
