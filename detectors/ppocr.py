@@ -23,7 +23,7 @@ from rapidocr_onnxruntime import RapidOCR
 
 from alpr.domain import Box
 from alpr.plates import PlateFormat, is_plausible
-from detectors import ctc, recognizers
+from detectors import ctc, recognizers, stacked
 from detectors.base import PlateText, ReaderResult
 from detectors.recognizers import Recogniser
 from detectors.runtime import OPENVINO, load_model
@@ -284,13 +284,24 @@ class PPOCRReader:
 
     def recognize(self, crop: np.ndarray, plausible_only: bool = False) -> list[tuple[str, float]]:
         """Readings of a tight plate crop, best first, from its character band; a crop shaped like a
-        two-row plate is also read row by row, and the more confident reading wins."""
+        two-row plate is also read row by row, and the more confident reading wins. Small characters
+        beside the serial (``detectors.stacked``) are left out of the band; the whole band's readings
+        follow as candidates."""
         h, w = crop.shape[:2]
         if h < 4 or w < 4:
             return []
-        bands = [rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])]
+        span = stacked.serial_span(crop)
+        band = rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])
+        bands = [band] if span is None else [rect(span[0], h * CHAR_BAND[0], span[1], h * CHAR_BAND[1]), band]
         if w / h < TWO_ROW_BELOW:
             bands += [rect(0, h * top, w, h * bottom) for top, bottom in TWO_ROWS]
         decoded = self._read_lines(crop, bands, plausible_only)[0]
-        chars = decoded[0] if len(decoded) == 1 else max(decoded[0], decoded[1] + decoded[2], key=ctc.confidence)
-        return self._plate_readings(chars, plausible_only)
+        if w / h < TWO_ROW_BELOW:
+            decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=ctc.confidence)
+        if span is None:
+            return self._plate_readings(decoded[0], plausible_only)
+        # Small characters beside the serial: the serial alone first, the whole band's readings after it.
+        readings = dict(self._plate_readings(decoded[0], plausible_only))
+        for plate, conf in self._plate_readings(decoded[1], plausible_only):
+            readings.setdefault(plate, min(conf, min(readings.values(), default=1.0)))
+        return list(readings.items())[:CANDIDATES]

@@ -3,7 +3,10 @@
 Measured on these AMD EPYC cores, one thread, side by side: OpenVINO ran PP-OCRv4's text detector
 on a 1280x736 frame in 450 ms against 607 ms and its recogniser on a batch of six lines in 319 ms
 against 497 ms, with outputs within 1e-5 of ONNX Runtime's; PP-OCRv6 small and the YOLO detector ran
-equally fast on both. ONNX Runtime stays for platforms OpenVINO does not serve. Only OpenVINO's
+equally fast on both. On Intel cores with AMX, OpenVINO computes in bfloat16 by default: there the
+whole cascade reader ran 1.6x faster than in float32, with the same readings on the development
+training shares and confidences within a hundredth. ONNX Runtime stays for platforms OpenVINO does
+not serve. Only OpenVINO's
 inference core is used; its telemetry belongs to the model-conversion tools, which are never called.
 """
 

@@ -109,6 +109,28 @@ def test_two_row_plates_are_read_top_row_first(reader):
         assert reader.recognize(plate_face(top, bottom))[0][0] == top + bottom
 
 
+def test_small_characters_beside_the_serial_are_not_read(reader):
+    """Stacked letters before the serial (Massachusetts' RT), or small ones after it (New Jersey's
+    59), are not part of the plate: the serial is the reading, the whole line at most a candidate."""
+    from PIL import Image, ImageDraw
+
+    from alpr.simulator.render import font
+
+    for serial, small, stacked in (("72LY", "RT", True), ("10DTM", "59", False)):
+        img = Image.new("RGB", (400, 160), (240, 240, 240))
+        draw = ImageDraw.Draw(img)
+        x = (400 - draw.textlength(serial, font=font(80))) / 2
+        draw.text((x, 80), serial, font=font(80), fill=(20, 20, 120), anchor="lm")
+        if stacked:
+            for i, ch in enumerate(small):
+                draw.text((x - 22, 60 + 40 * i), ch, font=font(36), fill=(20, 20, 120), anchor="mm")
+        else:
+            draw.text((x + draw.textlength(serial, font=font(80)) + 8, 90), small, font=font(36), fill=(20, 20, 120), anchor="lm")
+        readings = reader.recognize(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
+        assert readings[0][0] == serial
+        assert all(conf <= readings[0][1] for _, conf in readings)
+
+
 def test_the_regions_plate_format_decides_o_and_zero():
     """US default: O is read as 0. With Brazil's layouts the letter slots keep O, the digit slots 0."""
     from alpr import config
@@ -137,7 +159,9 @@ def test_runtimes_read_alike(reader):
         image = next(frames).image
         a, b = reader.read(image).plates, other.read(image).plates
         assert [(p.plate, p.box) for p in a] == [(p.plate, p.box) for p in b]
-        assert [p.confidence for p in a] == pytest.approx([p.confidence for p in b], abs=1e-3)
+        # OpenVINO computes in bfloat16 on CPUs with AMX (float32 elsewhere, where this agreed within
+        # 1e-3): the same plates and boxes, confidences within a hundredth.
+        assert [p.confidence for p in a] == pytest.approx([p.confidence for p in b], abs=2e-2)
         seen += len(a)
     assert seen
 
