@@ -241,7 +241,8 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
     result = train_recognizer.train(out, crops=Path(args.crops) if args.crops else None,
                                     scenes=Path(args.scenes) if args.scenes else None,
                                     extra_crops=Path(args.extra_crops) if args.extra_crops else None, share=args.share,
-                                    minutes=args.minutes, lr=args.lr, batch=args.batch, seed=args.seed, progress=say)
+                                    minutes=args.minutes, lr=args.lr, batch=args.batch, seed=args.seed,
+                                    synthetic=args.synthetic, progress=say)
     card = train_recognizer.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
     print(json.dumps({"onnx": str(out), "card": str(card)}))
     return 0
@@ -385,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--scenes", metavar="DIR", help="endtoend-layout scenes; training share only (plates and detected lines)")
     tr.add_argument("--extra-crops", metavar="DIR", help="more labelled crops: labels.csv (file,plate) beside the images")
     tr.add_argument("--share", type=float, default=0.5, help="share of --crops and --scenes to train on; the rest is held out")
+    tr.add_argument("--synthetic", type=int, default=0, metavar="N",
+                    help="also N plates drawn by the simulator, a quarter of each batch (default 0)")
     tr.add_argument("--minutes", type=float, default=20.0, help="training time budget (default 20)")
     tr.add_argument("--lr", type=float, default=2e-4)
     tr.add_argument("--batch", type=int, default=16)

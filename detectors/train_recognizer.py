@@ -147,6 +147,27 @@ def labelled_crops_samples(folder: Path, band: tuple[float, float] = EXTRA_BAND)
     return out
 
 
+def synthetic_samples(count: int, seed: int = 0) -> list[Sample]:
+    """Plates drawn by the simulator (``alpr.simulator.render``: US state layouts, slogans, dealer
+    frames), each the whole face with a border of bumper around it: more serials and more
+    characters in every position than the few hundred real US crops, for the cost of one font."""
+    from alpr.simulator.plates import random_plate
+    from alpr.simulator.render import render_plate
+
+    rng = random.Random(f"synthetic-{seed}")
+    out = []
+    for k in range(count):
+        spec = random_plate(rng)
+        face = render_plate(spec, rng)
+        h, w = face.shape[:2]
+        mx, my = int(0.1 * w), int(0.15 * h)
+        colour = tuple(rng.randrange(20, 230) for _ in range(3))
+        image = cv2.copyMakeBorder(face, my, my, mx, mx, cv2.BORDER_CONSTANT, value=colour)
+        out.append(Sample(f"synthetic-{seed}-{k}", image, (float(mx), float(my), float(mx + w), float(my + h)), CHAR_BAND,
+                          clean_label(spec.plate)))
+    return out
+
+
 def widen(quad: np.ndarray, left: float, right: float) -> np.ndarray:
     """The quad (clockwise from top-left) with its left and right edges moved out by a share of its
     width; ``detectors.ppocr.grow`` does top and bottom."""
@@ -440,12 +461,15 @@ def build_samples(crops: Path | None, scenes: Path | None, extra_crops: Path | N
 def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Path | None = None, share: float = 0.5,
           minutes: float = 20.0, lr: float = 2e-4, batch: int = 16, seed: int = 0, us_fraction: float = 0.5,
           frozen_convs: int = 24, warmup: int = 20, val_every: int = 40, print_every: int = 10, threads: int = 2,
-          max_steps: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          max_steps: int = 0, synthetic: int = 0, synthetic_fraction: float = 0.25,
+          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fine-tunes the stock recogniser for ``minutes`` of wall clock (or ``max_steps``), keeps the
     checkpoint with the best validation exact match (O folded to 0, ties by character accuracy) on
     the ``VAL_SHARE`` hash split of the training share, and exports it to ``out``. Only files and
     scenes with ``in_training_share(name, share)`` are read from ``crops`` and ``scenes``; the rest
-    stays held out for ``alpr eval``. Returns what the model card records."""
+    stays held out for ``alpr eval``. ``synthetic`` simulator plates (``synthetic_samples``) make
+    ``synthetic_fraction`` of each batch; they are never validated on. Returns what the model card
+    records."""
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     torch = _import_torch()
     import onnxruntime as ort
@@ -473,6 +497,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
         else:
             us_train += tr
             us_val += va
+    synthetic_train = synthetic_samples(synthetic, seed) if synthetic else []
     if not us_train and not extra_train:
         raise ValueError("no training samples")
     val_sets = {"us": ([band_crop(*s[1:4]) for s in us_val], [s.label for s in us_val]),
@@ -481,7 +506,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
                 "extra": ([band_crop(*s[1:4]) for s in extra_val], [s.label for s in extra_val])}
     val_sets = {k: v for k, v in val_sets.items() if v[0]}
     data = {"sources": {k: len(v) for k, v in sources.items()}, "us_train": len(us_train), "us_val": len(us_val),
-            "extra_train": len(extra_train), "extra_val": len(extra_val)}
+            "extra_train": len(extra_train), "extra_val": len(extra_val), "synthetic_train": len(synthetic_train)}
     say(f"data: {data}")
 
     # The cut head must read like the whole model folded onto the plate alphabet (as the reader decodes it).
@@ -520,7 +545,8 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
         rate = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * elapsed / budget)))
         for group in opt.param_groups:
             group["lr"] = rate
-        drawn = [rng.choice(us_train) if us_train and (not extra_train or rng.random() < us_fraction) else rng.choice(extra_train)
+        drawn = [rng.choice(synthetic_train) if synthetic_train and rng.random() < synthetic_fraction
+                 else rng.choice(us_train) if us_train and (not extra_train or rng.random() < us_fraction) else rng.choice(extra_train)
                  for _ in range(batch)]
         x = torch.from_numpy(rec_batch([augment(s.image, s.box, s.band, rng) for s in drawn]))
         targets = [[index[c] for c in s.label] for s in drawn]
@@ -564,7 +590,8 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
             "scenes": str(scenes) if scenes else None, "extra_crops": str(extra_crops) if extra_crops else None,
             "steps": step, "minutes": minutes, "train_minutes": round(train_minutes, 2),
             "total_minutes": round((time.monotonic() - t_start) / 60, 2), "lr": lr, "warmup": warmup, "batch": batch,
-            "seed": seed, "us_fraction": us_fraction, "frozen_convs": len(frozen),
+            "seed": seed, "us_fraction": us_fraction, "synthetic_fraction": synthetic_fraction if synthetic else 0.0,
+            "frozen_convs": len(frozen),
             "trained_parameters": sum(p.numel() for p in params), "cut_head_agreement": round(agreement, 4),
             "best_step": best["step"], "val": best["val"], "val_at_start": history[0]["val"], "history": history,
             "onnx_max_abs_diff": diffs, "base": f"{STOCK_REC} (rapidocr-onnxruntime)", "torch": torch.__version__,

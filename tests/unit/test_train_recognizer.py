@@ -100,6 +100,21 @@ def test_endtoend_samples_cut_the_scene_around_the_truth_box(tmp_path):
         assert x0 > 0 and y0 > 0 and s.image.shape[1] - x1 >= min(int(0.3 * w) + 2, 320 - x - w)
 
 
+def test_synthetic_plates_are_labelled_faces_with_a_bumper_around_them():
+    samples = tr.synthetic_samples(12, seed=4)
+    assert len(samples) == 12 and len({s.label for s in samples}) == 12
+    assert [s.label for s in tr.synthetic_samples(12, seed=4)] == [s.label for s in samples]  # reproducible
+    assert [s.label for s in tr.synthetic_samples(12, seed=5)] != [s.label for s in samples]
+    for s in samples:
+        assert s.label == tr.clean_label(s.label) and 5 <= len(s.label) <= 8 and s.band == CHAR_BAND
+        x0, y0, x1, y1 = s.box
+        assert 0 < x0 < x1 < s.image.shape[1] and 0 < y0 < y1 < s.image.shape[0]
+        # The bumper around the face is one colour; the face has the characters' ink in its band.
+        assert len(np.unique(s.image[0].reshape(-1, 3), axis=0)) == 1
+        band = tr.band_crop(s.image, s.box, s.band)
+        assert band.std() > 30
+
+
 def test_band_crop_takes_the_character_rows():
     img = np.arange(100 * 200).reshape(100, 200, 1).repeat(3, 2).astype(np.int32)
     crop = tr.band_crop(img, (0.0, 0.0, 200.0, 100.0), CHAR_BAND)
