@@ -4,8 +4,9 @@
 
 Pins itself to one CPU and runs the models with one thread, on simulated 1280x720 frames with one
 plate each and, when present, on the real `endtoend/us` scenes resized to 1280x720, for each reader
-as configured by default (OpenVINO), and for `ppocr` on ONNX Runtime and without its second
-recogniser. Prints a table (median and p95 ms per stage) and one JSON line.
+as configured by default (OpenVINO, float32), for `ppocr` on ONNX Runtime and without its second
+recogniser, and for `cascade` in bfloat16 (``openvino-bf16``). Prints a table (median and p95 ms
+per stage) and one JSON line.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def main() -> int:
     cfg = Config()
     rows = []
     variants = [(name, name, {}) for name in READERS] + [
-        ("ppocr", "ppocr, onnxruntime", {"runtime": "onnxruntime"}), ("ppocr", "ppocr, v4 only", {"second_recognizer": ""})]
+        ("ppocr", "ppocr, onnxruntime", {"runtime": "onnxruntime"}), ("ppocr", "ppocr, v4 only", {"second_recognizer": ""}),
+        ("cascade", "cascade, bf16", {"runtime": "openvino-bf16"})]
     for engine, name, overrides in [v for v in variants if not args.readers or v[1] in args.readers]:
         cfg.reader = replace(Config().reader, intra_op_threads=1, **overrides)
         reader = make_reader(cfg, engine)

@@ -464,7 +464,8 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
           max_steps: int = 0, synthetic: int = 0, synthetic_fraction: float = 0.25,
           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fine-tunes the stock recogniser for ``minutes`` of wall clock (or ``max_steps``), keeps the
-    checkpoint with the best validation exact match (O folded to 0, ties by character accuracy) on
+    checkpoint with the best validation exact match (US and extra crops pooled, O folded to 0, ties
+    by character accuracy) on
     the ``VAL_SHARE`` hash split of the training share, and exports it to ``out``. Only files and
     scenes with ``in_training_share(name, share)`` are read from ``crops`` and ``scenes``; the rest
     stays held out for ``alpr eval``. ``synthetic`` simulator plates (``synthetic_samples``) make
@@ -522,8 +523,10 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
         return {k: scores(greedy(_predict(model, c)), t) for k, (c, t) in val_sets.items()}
 
     def key(v: dict[str, dict[str, float]]) -> tuple[float, float]:
-        main = v.get("us") or v["extra"]
-        return main["exact"], main["char_acc"]
+        # US and extra validation crops pooled: a few dozen US crops alone let one lucky step win.
+        pooled = [v[k] for k in ("us", "extra") if k in v]
+        n = sum(s["n"] for s in pooled)
+        return sum(s["exact"] * s["n"] for s in pooled) / n, sum(s["char_acc"] * s["n"] for s in pooled) / n
 
     v = validate()
     history = [{"step": 0, "val": v}]
