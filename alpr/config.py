@@ -109,7 +109,7 @@ class ReaderConfig:
     intra_op_threads: int = 2  # inference threads per reader; 1 when running a process per core
     # What runs the ONNX models: OpenVINO ran PP-OCR's detector 1.35x and recogniser 1.5x faster than
     # ONNX Runtime on these x86 cores, same readings; "onnxruntime" where OpenVINO is not available.
-    # "openvino-bf16": bfloat16 on Intel cores with AMX, 1.6x faster there but fewer plates read.
+    # "openvino-bf16": bfloat16 on Intel cores with AMX, 1.6-1.9x faster there but fewer plates read.
     runtime: str = "openvino"
     # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model
     detector_weights: str = ""

@@ -1,7 +1,8 @@
 """The trained plate detector first, PP-OCR's whole-frame text detection only where it is unsure.
 
 On one core the plate detector takes about 25 ms a 720p frame and PP-OCR's text detector over the
-whole frame about 160 ms (float32, Intel AMX cores; 160 and 520 ms on AMD EPYC); together they find more plates than either. A frame where the fast reader reads some plate at
+whole frame about 160 ms (float32, Intel AMX cores; 160 and 520 ms on AMD EPYC); together they find
+more plates than either. A frame where the fast reader reads some plate at
 least ``accept`` confident is done; any other frame (no plate found, or only weak readings) is read
 again by PP-OCR and the two sets of plates are merged. Both share one set of recognisers.
 """

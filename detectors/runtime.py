@@ -6,7 +6,7 @@ against 497 ms, with outputs within 1e-5 of ONNX Runtime's; PP-OCRv6 small and t
 equally fast on both. ONNX Runtime stays for platforms OpenVINO does not serve.
 
 "openvino" computes in float32 everywhere. On Intel cores with AMX, OpenVINO would compute in
-bfloat16 unless told otherwise; "openvino-bf16" lets it: there the cascade reader ran 1.6x faster,
+bfloat16 unless told otherwise; "openvino-bf16" lets it: there the cascade reader ran 1.6-1.9x faster,
 but on the held-out development data it read fewer plates (crops 91.8% against 92.8%, endtoend/us
 84.6% against 86.2%, found 96.9% against 98.5%), so float32 is the default. Only OpenVINO's
 inference core is used; its telemetry belongs to the model-conversion tools, which are never called.

@@ -534,6 +534,13 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
     best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
     say(f"step 0: val {_brief(v)}")
 
+    def draw() -> Sample:
+        if synthetic_train and rng.random() < synthetic_fraction:
+            return rng.choice(synthetic_train)
+        if us_train and (not extra_train or rng.random() < us_fraction):
+            return rng.choice(us_train)
+        return rng.choice(extra_train)
+
     opt = torch.optim.Adam(params, lr=lr)
     ctc_loss = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     index = {c: i + 1 for i, c in enumerate(ALPHABET)}
@@ -548,9 +555,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
         rate = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * elapsed / budget)))
         for group in opt.param_groups:
             group["lr"] = rate
-        drawn = [rng.choice(synthetic_train) if synthetic_train and rng.random() < synthetic_fraction
-                 else rng.choice(us_train) if us_train and (not extra_train or rng.random() < us_fraction) else rng.choice(extra_train)
-                 for _ in range(batch)]
+        drawn = [draw() for _ in range(batch)]
         x = torch.from_numpy(rec_batch([augment(s.image, s.box, s.band, rng) for s in drawn]))
         targets = [[index[c] for c in s.label] for s in drawn]
         model.train()
@@ -633,7 +638,9 @@ def write_card(out: Path, result: dict[str, Any], command: str) -> Path:
              f"{result['trained_parameters']:,} parameters trained.",
              f"- Trained {result['steps']} steps in {result['train_minutes']} min (budget {result['minutes']} min) on CPU: "
              f"batch {result['batch']}, Adam lr {result['lr']} (warm-up {result['warmup']} steps, cosine to a tenth), "
-             f"seed {result['seed']}, US share of each batch {result['us_fraction']}; best step {result['best_step']}.",
+             f"seed {result['seed']}, US share of each batch {result['us_fraction']}, simulated plates' share "
+             f"{result.get('synthetic_fraction', 0.0)} ({result['data'].get('synthetic_train', 0)} drawn); "
+             f"best step {result['best_step']}.",
              f"- Command: `{command}`",
              f"- sha256: `{card['sha256']}` ({card['bytes']:,} bytes)",
              "", "## Data (training share)", "",
