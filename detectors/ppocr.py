@@ -226,7 +226,9 @@ class PPOCRReader:
         weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW
                 and (not plausible_only or self._plate_readings(chars, plausible_only=True))]
         for model, top, bottom, stretch in LINE_VIEWS:
-            if not weak or model >= len(self.recognisers):
+            if not weak:
+                break
+            if model >= len(self.recognisers):
                 continue
             t0 = time.perf_counter()
             if (top, bottom) == (0, 0):
