@@ -214,17 +214,17 @@ class PPOCRReader:
                         out[i] = chars
         return out
 
-    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray],
-                    plausible_only: bool) -> tuple[list[list[ctc.Char]], float]:
+    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible_only: bool,
+                    looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], float]:
         """The most confident decoding of each line, taking second looks only at weak ones (with
-        ``plausible_only``, only at those that could be a plate) until they are sure; and the
-        milliseconds spent cutting."""
+        ``plausible_only``, only at those that could be a plate; with ``looked``, only at the lines of
+        those indices) until they are sure; and the milliseconds spent cutting."""
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
         best = self._recognise(crops, self.recognisers[:1])
-        weak = [i for i, chars in enumerate(best) if ctc.confidence(chars) < REREAD_BELOW
-                and (not plausible_only or self._plate_readings(chars, plausible_only=True))]
+        weak = [i for i in (range(len(best)) if looked is None else looked) if ctc.confidence(best[i]) < REREAD_BELOW
+                and (not plausible_only or self._plate_readings(best[i], plausible_only=True))]
         for model, top, bottom, stretch in LINE_VIEWS:
             if not weak:
                 break
@@ -292,9 +292,10 @@ class PPOCRReader:
         kept.sort(key=lambda p: (p.box.x, p.box.y))
         return ReaderResult(kept, {"detect": (t1 - t0) * 1000, "crop": cut_ms, "ocr": (t2 - t1) * 1000 - cut_ms})
 
-    def recognize(self, crop: np.ndarray, plausible_only: bool = False) -> list[tuple[str, float]]:
-        """Readings of a tight plate crop, best first, from its character band; a crop shaped like a
-        two-row plate is also read row by row, and the more confident reading wins. Small characters
+    def recognize(self, crop: np.ndarray, plausible_only: bool = False, aspect: float | None = None) -> list[tuple[str, float]]:
+        """Readings of a tight plate crop, best first, from its character band; a plate shaped like a
+        two-row plate (``aspect``, width / height, where the crop has a margin around the plate; else
+        the crop's) is also read row by row, and the more confident reading wins. Small characters
         beside the serial (``detectors.stacked``) are left out of the band; the whole band's readings
         follow as candidates."""
         h, w = crop.shape[:2]
@@ -303,10 +304,15 @@ class PPOCRReader:
         span = stacked.serial_span(crop)
         band = rect(0, h * CHAR_BAND[0], w, h * CHAR_BAND[1])
         bands = [band] if span is None else [rect(span[0], h * CHAR_BAND[0], span[1], h * CHAR_BAND[1]), band]
-        if w / h < TWO_ROW_BELOW:
+        two_rows = (aspect or w / h) < TWO_ROW_BELOW
+        if two_rows:
             bands += [rect(0, h * top, w, h * bottom) for top, bottom in TWO_ROWS]
-        decoded = self._read_lines(crop, bands, plausible_only)[0]
-        if w / h < TWO_ROW_BELOW:
+
+        # Second looks only where a reading can win: the serial (or the band) and the rows. The whole
+        # band beside a serial only adds candidates.
+        primary = [0, len(bands) - 2, len(bands) - 1] if two_rows else [0]
+        decoded = self._read_lines(crop, bands, plausible_only, primary)[0]
+        if two_rows:
             decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=ctc.confidence)
         if span is None:
             return self._plate_readings(decoded[0], plausible_only)

@@ -125,7 +125,7 @@ class YoloPPOCRReader:
         for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):
             if crop.shape[0] < 4 or crop.shape[1] < 4:
                 continue
-            readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible_only=True) if c >= self.min_confidence]
+            readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible_only=True, aspect=(x1 - x0) / (y1 - y0)) if c >= self.min_confidence]
             if not readings:
                 continue
             (plate, conf), *others = readings
