@@ -92,7 +92,7 @@ def test_bad_recognizer_weights_are_refused_with_the_reason(tmp_path):
 
 
 def test_cascade_reads_again_with_ppocr_only_where_the_fast_reader_is_unsure(yolo_reader):
-    from detectors.cascade import CascadeReader
+    from detectors.cascade import CascadeReader, shifted, window
 
     frames = Simulator(SimulatorConfig(seed=8, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)
     image = next(frames).image
@@ -101,9 +101,25 @@ def test_cascade_reads_again_with_ppocr_only_where_the_fast_reader_is_unsure(yol
     sure = CascadeReader(yolo_reader, accept=0.0).read(image)  # any fast reading is enough
     assert [p.plate for p in sure.plates] == [p.plate for p in fast.plates]
 
-    unsure = CascadeReader(yolo_reader, accept=1.0).read(image)  # no fast reading is enough
-    thorough = yolo_reader.recognizer.read(image)
-    assert unsure.timings_ms["detect"] > fast.timings_ms["detect"] + thorough.timings_ms["detect"] / 2
-    for plate in fast.plates + thorough.plates:  # one reading per place, the more confident one
+    # No fast reading is enough: PP-OCR reads again a window around each plate found.
+    unsure = CascadeReader(yolo_reader, accept=1.0).read(image)
+    h, w = image.shape[:2]
+    thorough = []
+    for plate in fast.plates:
+        win = window(plate.box, w, h)
+        thorough += [shifted(p, win.x, win.y) for p in yolo_reader.recognizer.read(image[win.y:win.y + win.h, win.x:win.x + win.w]).plates]
+    assert thorough and unsure.timings_ms["detect"] > fast.timings_ms["detect"]
+    for plate in fast.plates + thorough:  # one reading per place, the more confident one, in frame pixels
         overlapping = [p for p in unsure.plates if iou(p.box, plate.box) >= 0.3]
         assert len(overlapping) == 1 and overlapping[0].confidence >= plate.confidence
+
+
+def test_cascade_reads_the_whole_frame_where_the_fast_reader_finds_no_plate(yolo_reader, monkeypatch):
+    from detectors.cascade import CascadeReader
+
+    image = next(Simulator(SimulatorConfig(seed=8, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)).image
+    monkeypatch.setattr(yolo_reader.detector, "threshold", 1.01)  # the plate detector finds nothing
+    assert not yolo_reader.read(image).plates
+    whole = yolo_reader.recognizer.read(image)
+    assert whole.plates
+    assert [p.plate for p in CascadeReader(yolo_reader, accept=0.9).read(image).plates] == [p.plate for p in whole.plates]

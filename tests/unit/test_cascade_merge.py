@@ -1,8 +1,9 @@
-"""Merging the fast reader's plates with PP-OCR's: one reading per place, the more confident."""
+"""The cascade's pure parts: the window PP-OCR rereads, and merging the fast reader's plates with
+PP-OCR's (one reading per place, the more confident)."""
 
 from alpr.domain import Box
 from detectors.base import PlateText
-from detectors.cascade import merge
+from detectors.cascade import merge, shifted, window
 
 
 def plate(text: str, x: int, confidence: float) -> PlateText:
@@ -19,3 +20,19 @@ def test_overlapping_reads_keep_the_more_confident_and_others_all_stay():
 def test_merging_with_nothing_keeps_everything():
     reads = [plate("ABC123", 100, 0.6), plate("ABC124", 400, 0.5)]
     assert merge(reads, []) == reads and merge([], reads) == reads
+
+
+def test_the_reread_window_is_three_plates_each_way_and_at_least_half_the_frame():
+    assert window(Box(600, 300, 100, 50), 1280, 720) == Box(330, 145, 640, 360)  # half the frame, centred
+    assert window(Box(400, 300, 300, 150), 1280, 720) == Box(100, 150, 900, 450)  # three plates each way
+    # At an edge it shifts inside the frame, keeping its size; a small frame is read whole.
+    assert window(Box(1200, 680, 80, 40), 1280, 720) == Box(640, 360, 640, 360)
+    assert window(Box(10, 10, 80, 40), 200, 100) == Box(0, 0, 200, 100)
+
+
+def test_plates_read_in_a_window_are_moved_into_frame_pixels():
+    read = PlateText(box=Box(10, 20, 120, 60), corners=((10, 20), (130, 20), (130, 80), (10, 80)), raw_text="ABC123",
+                     plate="ABC123", confidence=0.9, det_confidence=0.8)
+    moved = shifted(read, 300, 100)
+    assert moved.box == Box(310, 120, 120, 60) and moved.corners == ((310, 120), (430, 120), (430, 180), (310, 180))
+    assert (moved.plate, moved.confidence) == (read.plate, read.confidence)
