@@ -76,7 +76,7 @@ class HotlistConfig:
 
 # PP-OCR text detection, the trained plate detector, or the detector first and PP-OCR where it is unsure (detectors/)
 READER_ENGINES = ("ppocr", "yolo", "cascade")
-READER_RUNTIMES = ("openvino", "openvino-bf16", "onnxruntime")  # what runs the ONNX models (detectors/runtime.py)
+READER_RUNTIMES = ("openvino", "openvino-f32", "onnxruntime")  # what runs the ONNX models (detectors/runtime.py)
 
 
 @dataclass
@@ -109,7 +109,8 @@ class ReaderConfig:
     intra_op_threads: int = 2  # inference threads per reader; 1 when running a process per core
     # What runs the ONNX models: OpenVINO ran PP-OCR's detector 1.35x and recogniser 1.5x faster than
     # ONNX Runtime on these x86 cores, same readings; "onnxruntime" where OpenVINO is not available.
-    # "openvino-bf16": bfloat16 on Intel cores with AMX, 1.6-1.9x faster there but fewer plates read.
+    # OpenVINO computes in bfloat16 on Intel cores with AMX (about 2x faster there, the same plates
+    # read on the training shares), float32 elsewhere; "openvino-f32" holds it to float32 everywhere.
     runtime: str = "openvino"
     # engine "yolo": the plate detector's weights (.onnx, or .pt with the train extra); "" = the bundled model
     detector_weights: str = ""

@@ -32,6 +32,7 @@ class CascadeReader:
         self.detector_name = self.name
         self.ocr_name = fast.ocr_name
         self.runtime = fast.runtime
+        self.precision = fast.precision
 
     def read(self, image: np.ndarray) -> ReaderResult:
         first = self.fast.read(image)

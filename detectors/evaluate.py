@@ -65,6 +65,7 @@ class Tally:
             "detector": _detector_name(reader) if scenes else None,
             "ocr": _ocr_name(reader),
             "runtime": getattr(reader, "runtime", None),
+            "precision": getattr(reader, "precision", None),
         }
 
     def calibration(self) -> tuple[float, list[tuple[float, float, int]]]:

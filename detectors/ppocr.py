@@ -173,6 +173,7 @@ class PPOCRReader:
         first = recognizers.trained(recognizer, threads, runtime) if recognizer else recognizers.ppocr_v4(threads, runtime)
         self.recognisers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
         self.ocr_name = "+".join(r.name for r in self.recognisers)
+        self.precision = first.model.precision
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Text line quads (N x 4 x 2, clockwise from top-left, full-resolution pixels) and their

@@ -109,6 +109,7 @@ class YoloPPOCRReader:
                                       runtime, plate_format)
         self.ocr_name = self.recognizer.ocr_name
         self.runtime = runtime
+        self.precision = self.detector.model.precision
         self.min_confidence = min_confidence
 
     def read(self, image: np.ndarray) -> ReaderResult:

@@ -61,6 +61,7 @@ def test_eval_names_the_detector(tmp_path, capsys, monkeypatch):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["detector"], summary["ocr"], summary["runtime"], summary["images"]) == (
         "yolov8n-plate", "ppocr-v4+ppocr-v6-small", "openvino", 4)
+    assert summary["precision"] in ("bf16", "f32")
 
 
 def test_bad_weights_are_refused_with_the_reason(tmp_path):
