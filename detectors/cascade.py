@@ -1,11 +1,12 @@
 """The trained plate detector first, PP-OCR's text detection only where it is unsure.
 
-On one core the plate detector takes about 25 ms a 720p frame and PP-OCR's text detector over the
-whole frame about 160 ms (float32, Intel AMX cores; 160 and 520 ms on AMD EPYC); together they find
-more plates than either. A frame where the fast reader reads some plate at least ``accept``
-confident is done. Where it found plates but read them all weakly, PP-OCR reads again a window
-around each (``WINDOW``: the same text lines as over the whole frame, at a fraction of the cost);
-where it found none, PP-OCR reads the whole frame. The two sets of plates are merged. Both share one
+On one core the plate detector takes about 13 ms a 720p frame and PP-OCR's text detector over the
+whole frame about 95 ms (bfloat16 on Intel AMX cores; 25 and 160 ms in float32, 160 and 520 ms on
+AMD EPYC); together they find more plates than either. A frame where the fast reader reads some
+plate at least ``accept`` confident is done. Where it found plates but read them all weakly, PP-OCR
+reads again a window around each (``window``: on the training-share scenes the text detector found
+the same lines there as over the whole frame, at about a quarter of the cost; a window of three
+plates each way alone was too small for it); where it found none, PP-OCR reads the whole frame. The two sets of plates are merged. Both share one
 set of recognisers.
 """
 
