@@ -182,3 +182,19 @@ def test_worker_threads_can_share_a_reader(reader):
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(lambda image: [(p.plate, p.box) for p in reader.read(image).plates], images))
     assert together == alone and any(alone)
+
+
+def test_second_looks_go_only_to_the_lines_named(reader, monkeypatch):
+    """A plate crop's whole band beside its serial only adds candidates, so it gets no second looks."""
+    from detectors.ppocr import LINE_VIEWS, rect
+
+    batches: list[int] = []
+    recognise = reader._recognise
+    monkeypatch.setattr(reader, "_recognise", lambda crops, models: batches.append(len(crops)) or recognise(crops, models))
+    noise = np.random.default_rng(0).integers(0, 255, (60, 200, 3), np.uint8)  # never read surely
+    lines = [rect(0, 10, 200, 50), rect(20, 5, 180, 55)]
+    reader._read_lines(noise, lines, plausible_only=False)
+    assert batches == [2] * (1 + len(LINE_VIEWS))
+    batches.clear()
+    reader._read_lines(noise, lines, plausible_only=False, looked=[0])
+    assert batches == [2] + [1] * len(LINE_VIEWS)
