@@ -6,8 +6,8 @@ AMD EPYC); together they find more plates than either. A frame where the fast re
 plate at least ``accept`` confident is done. Where it found plates but read them all weakly, PP-OCR
 reads again a window around each (``window``: on the training-share scenes the text detector found
 the same lines there as over the whole frame, at about a quarter of the cost; a window of three
-plates each way alone was too small for it); where it found none, PP-OCR reads the whole frame. The two sets of plates are merged. Both share one
-set of recognisers.
+plates each way alone was too small for it); where it found none, PP-OCR reads the whole frame. The
+two sets of plates are merged. Both share one set of recognisers.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ class CascadeReader:
         first = self.fast.read(image)
         if any(p.confidence >= self.accept for p in first.plates):
             return first
-        windows = [window(p.box, image.shape[1], image.shape[0]) for p in first.plates] or [Box(0, 0, image.shape[1], image.shape[0])]
+        h, w = image.shape[:2]
+        windows = [window(p.box, w, h) for p in first.plates] or [Box(0, 0, w, h)]
         timings, plates = dict(first.timings_ms), list(first.plates)
-        for w in windows:
-            second = self.thorough.read(image[w.y:w.y + w.h, w.x:w.x + w.w])
+        for win in windows:
+            second = self.thorough.read(image[win.y:win.y + win.h, win.x:win.x + win.w])
             for stage, ms in second.timings_ms.items():
                 timings[stage] = timings.get(stage, 0.0) + ms
-            plates = merge(plates, [shifted(p, w.x, w.y) for p in second.plates])
+            plates = merge(plates, [shifted(p, win.x, win.y) for p in second.plates])
         return ReaderResult(plates, timings)
 
     def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
