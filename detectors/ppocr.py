@@ -14,7 +14,7 @@ around the line: as wide as the characters, ``1 / plate_aspect`` as tall (US pla
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -53,6 +53,21 @@ REREAD_BELOW = 0.9
 SURE = 0.95
 CANDIDATES = 5
 REC_MIN_RATIO, REC_BATCH = 320 / 48, 6  # as rapidocr batches its recogniser
+
+# Whether recognised text could be a plate: (text as read, the region's reading of it) -> bool.
+Plausible = Callable[[str, str], bool]
+
+
+def text_plausible(text: str, reading: str) -> bool:
+    """A text line anywhere in the frame: judged as read, so that words such as COLLINS or LOGAN on
+    a dealer frame or sign do not become plates once their O is read as 0."""
+    return is_plausible(text)
+
+
+def plate_plausible(text: str, reading: str) -> bool:
+    """The character band of a found plate holds its serial, not the state name, so it is judged by
+    the region's reading: ``CKOAIP`` is ``CK0AIP`` on a US plate."""
+    return is_plausible(reading)
 
 
 def line_shape_ok(quad: np.ndarray) -> bool:
@@ -215,17 +230,17 @@ class PPOCRReader:
                         out[i] = chars
         return out
 
-    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible_only: bool,
+    def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible: Plausible | None,
                     looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], float]:
         """The most confident decoding of each line, taking second looks only at weak ones (with
-        ``plausible_only``, only at those that could be a plate; with ``looked``, only at the lines of
+        ``plausible``, only at those that could be a plate; with ``looked``, only at the lines of
         those indices) until they are sure; and the milliseconds spent cutting."""
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
         best = self._recognise(crops, self.recognisers[:1])
         weak = [i for i in (range(len(best)) if looked is None else looked) if ctc.confidence(best[i]) < REREAD_BELOW
-                and (not plausible_only or self._plate_readings(best[i], plausible_only=True))]
+                and (plausible is None or self._plate_readings(best[i], plausible))]
         for model, top, bottom, stretch in LINE_VIEWS:
             if not weak:
                 break
@@ -245,14 +260,15 @@ class PPOCRReader:
             weak = [i for i in weak if ctc.confidence(best[i]) < SURE]
         return best, cut_ms
 
-    def _plate_readings(self, chars: Sequence[ctc.Char], plausible_only: bool) -> list[tuple[str, float]]:
+    def _plate_readings(self, chars: Sequence[ctc.Char], plausible: Plausible | None) -> list[tuple[str, float]]:
         """Readings with confidences, best first (by the plate format, see ``PlateFormat``); with
-        ``plausible_only`` none that could be a state name, slogan or clock (``is_plausible``)."""
+        ``plausible``, only of text it accepts."""
         out: dict[str, float] = {}
         for text, conf in ctc.candidates(chars, CANDIDATES):
-            if plausible_only and not is_plausible(text):
+            plates = self.plate_format.readings(text)
+            if plausible is not None and not plausible(text, plates[0]):
                 continue
-            for plate in self.plate_format.readings(text):
+            for plate in plates:
                 out.setdefault(plate, conf)
         return list(out.items())
 
@@ -263,7 +279,7 @@ class PPOCRReader:
         lines, line_scores = [detected[i] for i in shaped], [float(scores[i]) for i in shaped]
         joined = [q for q in joined_fragments(lines) if line_shape_ok(q)]
         t1 = time.perf_counter()
-        decoded, cut_ms = self._read_lines(image, lines + joined, plausible_only=True)
+        decoded, cut_ms = self._read_lines(image, lines + joined, text_plausible)
         t2 = time.perf_counter()
         # A two-row plate is read top row first; its rows are candidates of their own as well. A lone
         # character above a plate (a sticker, a badge) is not a row.
@@ -277,7 +293,7 @@ class PPOCRReader:
         h, w = image.shape[:2]
         found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces or rows)
         for k, (quad, chars, det_score) in enumerate(zip(quads, decoded, det_scores)):
-            plates = self._plate_readings(chars, plausible_only=True)
+            plates = self._plate_readings(chars, text_plausible)
             if not plates or plates[0][1] < self.min_confidence:
                 continue
             box = plate_box(quad, w, h, self.plate_aspect)
@@ -298,7 +314,8 @@ class PPOCRReader:
         two-row plate (``aspect``, width / height, where the crop has a margin around the plate; else
         the crop's) is also read row by row, and the more confident reading wins. Small characters
         beside the serial (``detectors.stacked``) are left out of the band; the whole band's readings
-        follow as candidates."""
+        follow as candidates. ``plausible_only``: only readings that could be a plate
+        (``plate_plausible``)."""
         h, w = crop.shape[:2]
         if h < 4 or w < 4:
             return []
@@ -312,13 +329,14 @@ class PPOCRReader:
         # Second looks only where a reading can win: the serial (or the band) and the rows. The whole
         # band beside a serial only adds candidates.
         primary = [0, len(bands) - 2, len(bands) - 1] if two_rows else [0]
-        decoded = self._read_lines(crop, bands, plausible_only, primary)[0]
+        plausible = plate_plausible if plausible_only else None
+        decoded = self._read_lines(crop, bands, plausible, primary)[0]
         if two_rows:
             decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=ctc.confidence)
         if span is None:
-            return self._plate_readings(decoded[0], plausible_only)
+            return self._plate_readings(decoded[0], plausible)
         # Small characters beside the serial: the serial alone first, the whole band's readings after it.
-        readings = dict(self._plate_readings(decoded[0], plausible_only))
-        for plate, conf in self._plate_readings(decoded[1], plausible_only):
+        readings = dict(self._plate_readings(decoded[0], plausible))
+        for plate, conf in self._plate_readings(decoded[1], plausible):
             readings.setdefault(plate, min(conf, min(readings.values(), default=1.0)))
         return list(readings.items())[:CANDIDATES]

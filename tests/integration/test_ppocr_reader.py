@@ -131,6 +131,19 @@ def test_small_characters_beside_the_serial_are_not_read(reader):
         assert all(conf <= readings[0][1] for _, conf in readings)
 
 
+def test_a_plates_band_is_judged_by_its_reading_and_a_line_in_the_frame_as_read(reader):
+    """KOABCP holds no digit as read, but on a US plate its O is 0: a plate found by the detector
+    is read as K0ABCP, while the same text as a line anywhere in the frame is a word (COLLINS on a
+    bus, LOGAN on a dealer frame) and is not reported."""
+    face = plate_face("KOABCP", size=(440, 150))
+    assert reader.recognize(face, plausible_only=True)[0][0] == "K0ABCP"
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[300:450, 400:840] = face
+    assert reader.read(frame).plates == []
+    frame[300:450, 400:840] = plate_face("K4ABCP", size=(440, 150))  # with a digit it is one
+    assert [p.plate for p in reader.read(frame).plates] == ["K4ABCP"]
+
+
 def test_the_regions_plate_format_decides_o_and_zero():
     """US default: O is read as 0. With Brazil's layouts the letter slots keep O, the digit slots 0."""
     from alpr import config
@@ -193,8 +206,8 @@ def test_second_looks_go_only_to_the_lines_named(reader, monkeypatch):
     monkeypatch.setattr(reader, "_recognise", lambda crops, models: batches.append(len(crops)) or recognise(crops, models))
     noise = np.random.default_rng(0).integers(0, 255, (60, 200, 3), np.uint8)  # never read surely
     lines = [rect(0, 10, 200, 50), rect(20, 5, 180, 55)]
-    reader._read_lines(noise, lines, plausible_only=False)
+    reader._read_lines(noise, lines, plausible=None)
     assert batches == [2] * (1 + len(LINE_VIEWS))
     batches.clear()
-    reader._read_lines(noise, lines, plausible_only=False, looked=[0])
+    reader._read_lines(noise, lines, plausible=None, looked=[0])
     assert batches == [2] + [1] * len(LINE_VIEWS)

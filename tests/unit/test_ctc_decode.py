@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from detectors import ctc
-from detectors.ppocr import grow, joined_fragments, plate_box, rect, stacked_rows
+from detectors.ppocr import grow, joined_fragments, plate_box, plate_plausible, rect, stacked_rows, text_plausible
 
 # A toy recogniser vocabulary: blank, a dash, lower and upper case letters, digits and a look-alike.
 SYMBOLS = ["blank", "-", "a", "A", "B", "8", "0", "O", "7", "丁"]
@@ -95,3 +95,12 @@ def test_plate_box_is_the_plate_around_its_character_line():
 def test_grow_moves_top_and_bottom_edges():
     q = grow(rect(0, 10, 100, 30), 0.5, -0.25)
     np.testing.assert_allclose(q, rect(0, 0, 100, 25))
+
+
+def test_a_found_plate_is_judged_by_its_reading_and_a_line_anywhere_as_read():
+    # A US plate's O is 0: CKOAIP in a plate's band is the plate CK0AIP; on a dealer frame or a
+    # sign anywhere in the frame the same word stays a word.
+    assert plate_plausible("CKOAIP", "CK0AIP")
+    assert not text_plausible("CKOAIP", "CK0AIP")
+    assert text_plausible("CK0AIP", "CK0AIP")
+    assert not plate_plausible("OREGON", "OREGON")  # where O is a letter, no digit: no plate
