@@ -118,6 +118,10 @@ class ReaderConfig:
     # engine "cascade": a frame where the plate detector's reader reads a plate at least this confident
     # is done; any other is read again by PP-OCR's whole-frame text detection.
     accept_confidence: float = 0.9
+    # engines "yolo" and "cascade": a plate box the detector scores at least this is read even where
+    # the reading holds no digit (vanity plates); a weaker box needs a digit (badges, dealer names).
+    # 1.0 reads no vanity plates.
+    vanity_score: float = 0.3
 
 
 @dataclass
@@ -308,7 +312,8 @@ def validate(cfg: Config) -> Config:
     for key, value in {"flow.pass_min_confidence": cfg.flow.pass_min_confidence,
                        "reader.min_confidence": cfg.reader.min_confidence,
                        "reader.det_threshold": cfg.reader.det_threshold,
-                       "reader.accept_confidence": cfg.reader.accept_confidence}.items():
+                       "reader.accept_confidence": cfg.reader.accept_confidence,
+                       "reader.vanity_score": cfg.reader.vanity_score}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be within 0..1, got {value}")
     try:

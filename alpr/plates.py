@@ -66,16 +66,17 @@ def readings(plate: str, o_is_zero: bool = True, layouts: Sequence[str] = ()) ->
     return [canonical] if canonical == plate else [canonical, plate]
 
 
-def is_plausible(plate: str) -> bool:
+def is_plausible(plate: str, letters_only: bool = False) -> bool:
     """True when normalised text could be a US plate rather than a state name, slogan or clock.
 
-    Standard issue plates carry at least one digit; all-letter vanity plates are rare and are
-    indistinguishable here from state names and slogans, so they are not read (yet).
+    Standard issue plates carry at least one digit. All-letter vanity plates (``NTGUILTY``) cannot
+    be told from state names and slogans by their text, so they count only with ``letters_only``:
+    where something else says the text is a plate's (a plate detector sure of its box).
     """
     return (
         MIN_PLATE_LEN <= len(plate) <= MAX_PLATE_LEN
         and plate == normalize(plate)
-        and any(c.isdigit() for c in plate)
+        and (letters_only or any(c.isdigit() for c in plate))
     )
 
 

@@ -70,6 +70,11 @@ def plate_plausible(text: str, reading: str) -> bool:
     return is_plausible(reading)
 
 
+def vanity_plausible(text: str, reading: str) -> bool:
+    """The band of a plate the detector is sure of: all-letter vanity plates count as well."""
+    return is_plausible(reading, letters_only=True)
+
+
 def line_shape_ok(quad: np.ndarray) -> bool:
     width = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))
     height = max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2]))
@@ -309,13 +314,12 @@ class PPOCRReader:
         kept.sort(key=lambda p: (p.box.x, p.box.y))
         return ReaderResult(kept, {"detect": (t1 - t0) * 1000, "crop": cut_ms, "ocr": (t2 - t1) * 1000 - cut_ms})
 
-    def recognize(self, crop: np.ndarray, plausible_only: bool = False, aspect: float | None = None) -> list[tuple[str, float]]:
+    def recognize(self, crop: np.ndarray, plausible: Plausible | None = None, aspect: float | None = None) -> list[tuple[str, float]]:
         """Readings of a tight plate crop, best first, from its character band; a plate shaped like a
         two-row plate (``aspect``, width / height, where the crop has a margin around the plate; else
         the crop's) is also read row by row, and the more confident reading wins. Small characters
         beside the serial (``detectors.stacked``) are left out of the band; the whole band's readings
-        follow as candidates. ``plausible_only``: only readings that could be a plate
-        (``plate_plausible``)."""
+        follow as candidates. ``plausible``: only readings it accepts (``plate_plausible``, ...)."""
         h, w = crop.shape[:2]
         if h < 4 or w < 4:
             return []
@@ -329,7 +333,6 @@ class PPOCRReader:
         # Second looks only where a reading can win: the serial (or the band) and the rows. The whole
         # band beside a serial only adds candidates.
         primary = [0, len(bands) - 2, len(bands) - 1] if two_rows else [0]
-        plausible = plate_plausible if plausible_only else None
         decoded = self._read_lines(crop, bands, plausible, primary)[0]
         if two_rows:
             decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=ctc.confidence)

@@ -50,7 +50,7 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
         fast = YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
                                recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg),
-                               cfg.reader.det_max_side, cfg.reader.plate_aspect)
+                               cfg.reader.det_max_side, cfg.reader.plate_aspect, cfg.reader.vanity_score)
         if engine == "yolo":
             return fast
         from detectors.cascade import CascadeReader

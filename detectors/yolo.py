@@ -19,7 +19,7 @@ import numpy as np
 from alpr.domain import Box
 from alpr.plates import PlateFormat
 from detectors.base import PlateText, ReaderResult
-from detectors.ppocr import PPOCRReader
+from detectors.ppocr import PPOCRReader, plate_plausible, vanity_plausible
 from detectors.recognizers import PPOCR_V6_SMALL
 from detectors.runtime import OPENVINO, load_model
 
@@ -102,7 +102,9 @@ class YoloPPOCRReader:
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
                  threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL,
                  runtime: str = OPENVINO, plate_format: PlateFormat = PlateFormat(), det_max_side: int = 1280,
-                 plate_aspect: float = 2.0):
+                 plate_aspect: float = 2.0, vanity_score: float = 0.3):
+        """``vanity_score``: a box scored at least this is a plate even where its reading holds no digit
+        (a vanity plate); a weaker one needs a digit, or it is taken for a badge or a dealer's name."""
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads, runtime)
         # Reads the crops; also a whole-frame reader of its own (``CascadeReader``), hence its settings.
         self.recognizer = PPOCRReader(det_max_side, min_confidence, threads, plate_aspect, recognizer, second_recognizer,
@@ -111,6 +113,7 @@ class YoloPPOCRReader:
         self.runtime = runtime
         self.precision = self.detector.model.precision
         self.min_confidence = min_confidence
+        self.vanity_score = vanity_score
 
     def read(self, image: np.ndarray) -> ReaderResult:
         t0 = time.perf_counter()
@@ -126,7 +129,8 @@ class YoloPPOCRReader:
         for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):
             if crop.shape[0] < 4 or crop.shape[1] < 4:
                 continue
-            readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible_only=True, aspect=(x1 - x0) / (y1 - y0)) if c >= self.min_confidence]
+            plausible = vanity_plausible if score >= self.vanity_score else plate_plausible
+            readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible, (x1 - x0) / (y1 - y0)) if c >= self.min_confidence]
             if not readings:
                 continue
             (plate, conf), *others = readings

@@ -13,7 +13,7 @@ from alpr.simulator.plates import STATES
 from alpr.simulator.render import FRAME_TEXTS
 from alpr.simulator.traffic import Simulator
 from detectors import ctc
-from detectors.ppocr import line_shape_ok
+from detectors.ppocr import line_shape_ok, plate_plausible
 
 
 def test_reads_simulated_plates(reader):
@@ -136,7 +136,7 @@ def test_a_plates_band_is_judged_by_its_reading_and_a_line_in_the_frame_as_read(
     is read as K0ABCP, while the same text as a line anywhere in the frame is a word (COLLINS on a
     bus, LOGAN on a dealer frame) and is not reported."""
     face = plate_face("KOABCP", size=(440, 150))
-    assert reader.recognize(face, plausible_only=True)[0][0] == "K0ABCP"
+    assert reader.recognize(face, plate_plausible)[0][0] == "K0ABCP"
     frame = np.full((720, 1280, 3), 90, np.uint8)
     frame[300:450, 400:840] = face
     assert reader.read(frame).plates == []
