@@ -89,3 +89,7 @@ class PlateFormat:
 
     def readings(self, plate: str) -> list[str]:
         return readings(plate, self.o_is_zero, self.layouts)
+
+    def fits(self, plate: str) -> bool:
+        """Whether text fits one of the region's layouts (look-alikes swapped); any text where none are set."""
+        return not self.layouts or fit_layout(plate, self.layouts) is not None

@@ -244,7 +244,7 @@ class PPOCRReader:
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
         best = self._recognise(crops, self.recognisers[:1])
-        weak = [i for i in (range(len(best)) if looked is None else looked) if ctc.confidence(best[i]) < REREAD_BELOW
+        weak = [i for i in (range(len(best)) if looked is None else looked) if self._rank(best[i]) < (True, REREAD_BELOW)
                 and (plausible is None or self._plate_readings(best[i], plausible))]
         for model, top, bottom, stretch in LINE_VIEWS:
             if not weak:
@@ -260,10 +260,15 @@ class PPOCRReader:
                 views = [cv2.resize(v, (round(v.shape[1] * stretch), v.shape[0]), interpolation=cv2.INTER_CUBIC) for v in views]
             cut_ms += (time.perf_counter() - t0) * 1000
             for i, chars in zip(weak, self._recognise(views, self.recognisers[model:model + 1])):
-                if chars and ctc.confidence(chars) > ctc.confidence(best[i]):
+                if chars and self._rank(chars) > self._rank(best[i]):
                     best[i] = chars
-            weak = [i for i in weak if ctc.confidence(best[i]) < SURE]
+            weak = [i for i in weak if self._rank(best[i]) < (True, SURE)]
         return best, cut_ms
+
+    def _rank(self, chars: Sequence[ctc.Char]) -> tuple[bool, float]:
+        """How good a decoding is: one that fits the region's plate layouts (where it has any) before
+        one that does not, then the more confident."""
+        return self.plate_format.fits(ctc.text(chars)), ctc.confidence(chars)
 
     def _plate_readings(self, chars: Sequence[ctc.Char], plausible: Plausible | None) -> list[tuple[str, float]]:
         """Readings with confidences, best first (by the plate format, see ``PlateFormat``); with
@@ -335,7 +340,7 @@ class PPOCRReader:
         primary = [0, len(bands) - 2, len(bands) - 1] if two_rows else [0]
         decoded = self._read_lines(crop, bands, plausible, primary)[0]
         if two_rows:
-            decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=ctc.confidence)
+            decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=self._rank)
         if span is None:
             return self._plate_readings(decoded[0], plausible)
         # Small characters beside the serial: the serial alone first, the whole band's readings after it.

@@ -154,6 +154,11 @@ def test_the_regions_plate_format_decides_o_and_zero():
     assert us.recognize(face)[0][0] == "0KM2071"
     brazil = make_reader(config.load(environ={"ALPR_READER__O_IS_ZERO": "false", "ALPR_READER__PLATE_LAYOUTS": "LLL####"}))
     assert brazil.recognize(face)[0][0] == "OKM2071"
+    # Among a line's looks a reading that fits a layout wins over a surer one that does not (a
+    # character dropped or added); without layouts the surer one wins.
+    fits, dropped = ([ctc.Char(c, p, (), i, i) for i, c in enumerate(text)] for text, p in (("BWO4061", 0.9), ("BWO406", 0.99)))
+    assert brazil.thorough._rank(fits) > brazil.thorough._rank(dropped)
+    assert us.thorough._rank(fits) < us.thorough._rank(dropped)
 
 
 def test_runtimes_read_alike(reader):

@@ -24,6 +24,11 @@ def test_plausible(plate, ok):
     assert is_plausible(plate) is ok
 
 
+def test_all_letter_plates_count_only_where_asked():
+    assert not is_plausible("NTGUILTY") and is_plausible("NTGUILTY", letters_only=True)
+    assert not is_plausible("A", letters_only=True) and not is_plausible("ntguilty", letters_only=True)
+
+
 META = FrameMeta("cam-1", "cam-1-1700000000123", datetime.fromtimestamp(1700000000.123, timezone.utc),
                  Location(40.5, -74.25), ("ABC1234",))
 
@@ -89,6 +94,8 @@ def test_look_alikes_are_swapped_to_fit_the_regions_layouts():
     assert fmt.readings("0KM2371") == ["OKM2371", "0KM2371"]
     assert fmt.readings("WHO515") == ["WHO515"]  # fits no layout: as read, no O/0 rule
     assert PlateFormat(layouts=brazil).readings("WHO515") == ["WH0515", "WHO515"]
+    assert fmt.fits("0KM2371") and not fmt.fits("BWO406") and not fmt.fits("OKG4036L")
+    assert PlateFormat().fits("BWO406")  # a region without layouts takes any text
     for bad in ("LLL-###", "L", "LLLL#####"):
         with pytest.raises(ValueError, match="is not a layout"):
             parse_layouts(bad)
