@@ -7,7 +7,8 @@ Each candidate is read from the full-resolution frame by PP-OCRv4, decoded over 
 only (``detectors.ctc``); a reading below ``REREAD_BELOW`` gets second looks in turn until one is
 sure (``LINE_VIEWS``): the line as cut read by the second recogniser (PP-OCRv6 small,
 ``detectors.recognizers``), the line stretched sideways read by both, then slightly taller and
-shorter cuts read by PP-OCRv4 again. The most confident reading wins. The reported box is the plate
+shorter cuts read by PP-OCRv4 again. The most confident reading wins (where the region lists plate
+layouts, one that fits a layout before one that does not). The reported box is the plate
 around the line: as wide as the characters, ``1 / plate_aspect`` as tall (US plates: 12 x 6 in).
 """
 
@@ -237,7 +238,7 @@ class PPOCRReader:
 
     def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible: Plausible | None,
                     looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], float]:
-        """The most confident decoding of each line, taking second looks only at weak ones (with
+        """The best decoding of each line (``_rank``), taking second looks only at weak ones (with
         ``plausible``, only at those that could be a plate; with ``looked``, only at the lines of
         those indices) until they are sure; and the milliseconds spent cutting."""
         t0 = time.perf_counter()
@@ -322,7 +323,7 @@ class PPOCRReader:
     def recognize(self, crop: np.ndarray, plausible: Plausible | None = None, aspect: float | None = None) -> list[tuple[str, float]]:
         """Readings of a tight plate crop, best first, from its character band; a plate shaped like a
         two-row plate (``aspect``, width / height, where the crop has a margin around the plate; else
-        the crop's) is also read row by row, and the more confident reading wins. Small characters
+        the crop's) is also read row by row, and the better reading (``_rank``) wins. Small characters
         beside the serial (``detectors.stacked``) are left out of the band; the whole band's readings
         follow as candidates. ``plausible``: only readings it accepts (``plate_plausible``, ...)."""
         h, w = crop.shape[:2]
