@@ -35,6 +35,7 @@ _DENIED_FUNCTION_PREFIXES = ("dict", "joinget", "addressto", "__")
 # `x IN name` reads the table `name`: the AST shows it as a plain Identifier, not a TableIdentifier.
 _IN_FUNCTIONS = {"in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin"}
 _LIKE_FUNCTIONS = {"like", "notlike", "ilike", "notilike"}
+_PLATE_COLUMNS = {"plate", "candidates", "folded", "matched_plate"}  # columns of the LPR tables that hold plates
 
 _LINE = re.compile(r"(?P<indent> *)(?P<kind>[A-Za-z_]\w*)(?P<text>.*?)(?: \(children (?P<n>\d+)\))?")
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
@@ -235,17 +236,19 @@ def _walk(node: _Node, parents: tuple[_Node, ...]) -> Iterator[tuple[_Node, tupl
 
 
 def _plates(literal: _Node, parents: tuple[_Node, ...]) -> list[str]:
-    """Plates a literal names: a LIKE pattern as written, else strings that normalise to a plausible plate.
+    """Plates a literal names: a LIKE pattern as written, else strings that normalise to a plausible
+    plate; compared with a plate column (``plate = 'NTGUILTY'``), all-letter ones too, as the
+    reader reads vanity plates.
 
     ISO dates ('2026-01-02 ...') normalise to eight digits, which would pass as plates; they are skipped.
     """
     values = [_unescape(m.group(1)) for m in _QUOTED.finditer(literal.text)]
-    if len(parents) >= 2 and parents[-2].kind == "Function" and parents[-2].name.split()[0].lower() in _LIKE_FUNCTIONS:
-        args = parents[-1].children
-        if len(args) == 2 and args[1] is literal:
-            return values
+    args = parents[-1].children if len(parents) >= 2 and parents[-2].kind == "Function" else []
+    if args and parents[-2].name.split()[0].lower() in _LIKE_FUNCTIONS and len(args) == 2 and args[1] is literal:
+        return values
+    beside_plate = any(a.kind == "Identifier" and a.name.split(".")[-1] in _PLATE_COLUMNS for a in args)
     plates = [normalize(v) for v in values if not _ISO_DATE.match(v.strip())]
-    return [p for p in plates if is_plausible(p)]
+    return [p for p in plates if is_plausible(p, letters_only=beside_plate)]
 
 
 def _only(database: str) -> str:

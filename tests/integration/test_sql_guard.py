@@ -63,7 +63,10 @@ def test_the_row_limit_cuts_the_result_and_says_so(cfg, client):
 def test_the_audit_gets_plates_normalised_and_like_patterns_as_written(cfg, client):
     sql = ("SELECT * FROM reads WHERE (plate = '7abc-123' OR plate IN ('8XYZ999', 'cam') OR plate LIKE '7AB%') "
            "AND captured_at > '2026-01-01 00:00:00'")
-    assert sql_guard.check(client, sql, cfg.clickhouse.database).plates == ("7ABC123", "8XYZ999", "7AB%")
+    assert sql_guard.check(client, sql, cfg.clickhouse.database).plates == ("7ABC123", "8XYZ999", "CAM", "7AB%")
+    # All-letter text is a plate (a vanity plate) only where it is compared with a plate column.
+    sql = "SELECT * FROM reads AS r WHERE has(r.candidates, 'NTGUILTY') OR camera_id = 'north' OR camera_id = 'cam-2'"
+    assert sql_guard.check(client, sql, cfg.clickhouse.database).plates == ("NTGUILTY", "CAM2")
 
 
 @pytest.mark.parametrize(("sql", "reason"), [
