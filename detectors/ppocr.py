@@ -237,14 +237,16 @@ class PPOCRReader:
         return out
 
     def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible: Plausible | None,
-                    looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], float]:
+                    looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], list[list[list[ctc.Char]]], float]:
         """The best decoding of each line (``_rank``), taking second looks only at weak ones (with
         ``plausible``, only at those that could be a plate; with ``looked``, only at the lines of
-        those indices) until they are sure; and the milliseconds spent cutting."""
+        those indices) until they are sure; the other looks' decodings of each line; and the
+        milliseconds spent cutting."""
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
         best = self._recognise(crops, self.recognisers[:1])
+        looks: list[list[list[ctc.Char]]] = [[] for _ in crops]
         weak = [i for i in (range(len(best)) if looked is None else looked) if self._rank(best[i]) < (True, REREAD_BELOW)
                 and (plausible is None or self._plate_readings(best[i], plausible))]
         for model, top, bottom, stretch in LINE_VIEWS:
@@ -261,21 +263,31 @@ class PPOCRReader:
                 views = [cv2.resize(v, (round(v.shape[1] * stretch), v.shape[0]), interpolation=cv2.INTER_CUBIC) for v in views]
             cut_ms += (time.perf_counter() - t0) * 1000
             for i, chars in zip(weak, self._recognise(views, self.recognisers[model:model + 1])):
-                if chars and self._rank(chars) > self._rank(best[i]):
-                    best[i] = chars
+                if not chars:
+                    continue
+                if self._rank(chars) > self._rank(best[i]):
+                    best[i], chars = chars, best[i]
+                looks[i].append(chars)
             weak = [i for i in weak if self._rank(best[i]) < (True, SURE)]
-        return best, cut_ms
+        return best, looks, cut_ms
 
     def _rank(self, chars: Sequence[ctc.Char]) -> tuple[bool, float]:
         """How good a decoding is: one that fits the region's plate layouts (where it has any) before
         one that does not, then the more confident."""
         return self.plate_format.fits(ctc.text(chars)), ctc.confidence(chars)
 
-    def _plate_readings(self, chars: Sequence[ctc.Char], plausible: Plausible | None) -> list[tuple[str, float]]:
+    def _plate_readings(self, chars: Sequence[ctc.Char], plausible: Plausible | None,
+                        looks: Sequence[Sequence[ctc.Char]] = ()) -> list[tuple[str, float]]:
         """Readings with confidences, best first (by the plate format, see ``PlateFormat``); with
-        ``plausible``, only of text it accepts."""
+        ``plausible``, only of text it accepts. After the ``CANDIDATES`` readings of ``chars`` (its
+        runner-up characters) come the readings of the line's other looks (``looks``: a character
+        one look dropped, another read), each at most as sure as the reading."""
+        texts = ctc.candidates(chars, CANDIDATES)
+        if texts and looks:
+            looked = [(ctc.text(look), min(ctc.confidence(look), texts[0][1])) for look in looks if look]
+            texts += sorted(looked, key=lambda t: -t[1])
         out: dict[str, float] = {}
-        for text, conf in ctc.candidates(chars, CANDIDATES):
+        for text, conf in texts:
             plates = self.plate_format.readings(text)
             if plausible is not None and not plausible(text, plates[0]):
                 continue
@@ -290,7 +302,7 @@ class PPOCRReader:
         lines, line_scores = [detected[i] for i in shaped], [float(scores[i]) for i in shaped]
         joined = [q for q in joined_fragments(lines) if line_shape_ok(q)]
         t1 = time.perf_counter()
-        decoded, cut_ms = self._read_lines(image, lines + joined, text_plausible)
+        decoded, looks, cut_ms = self._read_lines(image, lines + joined, text_plausible)
         t2 = time.perf_counter()
         # A two-row plate is read top row first; its rows are candidates of their own as well. A lone
         # character above a plate (a sticker, a badge) is not a row.
@@ -298,13 +310,14 @@ class PPOCRReader:
         quads = lines + joined + [rect(*np.minimum(lines[a].min(0), lines[b].min(0)), *np.maximum(lines[a].max(0), lines[b].max(0)))
                                   for a, b in rows]
         decoded += [decoded[a] + decoded[b] for a, b in rows]
+        looks += [[] for _ in rows]
         # A line made of several is as sure as its least sure piece.
         joined_scores = [min((s for q, s in zip(lines, line_scores) if _inside_quad(q, j)), default=0.0) for j in joined]
         det_scores = line_scores + joined_scores + [min(line_scores[a], line_scores[b]) for a, b in rows]
         h, w = image.shape[:2]
         found: list[tuple[PlateText, bool]] = []  # (plate, read from joined pieces or rows)
         for k, (quad, chars, det_score) in enumerate(zip(quads, decoded, det_scores)):
-            plates = self._plate_readings(chars, text_plausible)
+            plates = self._plate_readings(chars, text_plausible, looks[k])
             if not plates or plates[0][1] < self.min_confidence:
                 continue
             box = plate_box(quad, w, h, self.plate_aspect)
@@ -339,13 +352,13 @@ class PPOCRReader:
         # Second looks only where a reading can win: the serial (or the band) and the rows. The whole
         # band beside a serial only adds candidates.
         primary = [0, len(bands) - 2, len(bands) - 1] if two_rows else [0]
-        decoded = self._read_lines(crop, bands, plausible, primary)[0]
+        decoded, looks, _ = self._read_lines(crop, bands, plausible, primary)
         if two_rows:
             decoded[0] = max(decoded[0], decoded[-2] + decoded[-1], key=self._rank)
         if span is None:
-            return self._plate_readings(decoded[0], plausible)
+            return self._plate_readings(decoded[0], plausible, looks[0])
         # Small characters beside the serial: the serial alone first, the whole band's readings after it.
-        readings = dict(self._plate_readings(decoded[0], plausible))
+        readings = dict(self._plate_readings(decoded[0], plausible, looks[0]))
         for plate, conf in self._plate_readings(decoded[1], plausible):
             readings.setdefault(plate, min(conf, min(readings.values(), default=1.0)))
         return list(readings.items())[:CANDIDATES]

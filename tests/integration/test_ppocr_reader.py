@@ -216,3 +216,17 @@ def test_second_looks_go_only_to_the_lines_named(reader, monkeypatch):
     batches.clear()
     reader._read_lines(noise, lines, plausible=None, looked=[0])
     assert batches == [2] + [1] * len(LINE_VIEWS)
+
+
+def test_the_other_looks_readings_are_candidates_after_the_readings_own(reader):
+    """A look that lost can still hold the plate (a character the winner dropped): its reading is a
+    candidate for hot lists and search, after the winner's runner-ups and never surer than the winner."""
+    def chars(text, p):
+        return [ctc.Char(c, p, (), i, i) for i, c in enumerate(text)]
+
+    best, dropped_l, surer = chars("YF26G", 0.93), chars("YF2L6G", 0.86), chars("YF2L6C", 0.99)
+    readings = reader._plate_readings(best, None, [dropped_l, surer])
+    assert readings[0] == ("YF26G", pytest.approx(0.93 ** 5))
+    others = dict(readings[1:])
+    assert others["YF2L6G"] == pytest.approx(0.86 ** 6) and others["YF2L6C"] == pytest.approx(0.93 ** 5)
+    assert reader._plate_readings(best, None) == [("YF26G", pytest.approx(0.93 ** 5))]
