@@ -7,7 +7,9 @@ the reader only recognises tight plate crops.
 
 For each true plate: *detected* when a predicted box has IoU >= 0.5 with it; its *best read* is the
 read whose box overlaps it most (else the most confident read in the image); *top-1* when that read
-equals the plate, *top-N* when the plate is among that read and its candidates.
+equals the plate, *top-N* when the plate is among that read and its candidates. *Match* counts them
+as the hot lists do (``alpr.matching``: look-alikes such as O/0 folded, every candidate checked): a
+plate whose read matches would raise its hit, whatever the reading's spelling.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import cv2
 import numpy as np
 
 from alpr.domain import Box
+from alpr.matching import fold
 from alpr.plates import normalize
 from alpr.scoring import calibration, char_accuracy, confusions, iou, percentile
 from detectors.base import PlateReader
@@ -36,6 +39,8 @@ class Tally:
     detected: int = 0
     top1: int = 0
     topn: int = 0
+    match1: int = 0
+    matchn: int = 0
     char_acc: float = 0.0
     ms: list[float] = field(default_factory=list)
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
@@ -47,6 +52,8 @@ class Tally:
         self.detected += bool(detected)
         self.top1 += best == truth
         self.topn += truth in candidates
+        self.match1 += fold(best) == fold(truth)
+        self.matchn += fold(truth) in map(fold, candidates)
         self.char_acc += char_accuracy(best, truth)
         self.pairs.append((best, truth))
 
@@ -58,6 +65,8 @@ class Tally:
             "detection_recall": round(self.detected / n, 4) if scenes else None,
             "read_top1": round(self.top1 / n, 4),
             "read_topn": round(self.topn / n, 4),
+            "match_top1": round(self.match1 / n, 4),
+            "match_topn": round(self.matchn / n, 4),
             "char_accuracy": round(self.char_acc / n, 4),
             "calibration_error": round(self.calibration()[0], 4),
             "ms_per_image_median": round(percentile(self.ms, 0.5), 1),

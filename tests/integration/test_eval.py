@@ -10,7 +10,7 @@ from alpr.simulator.dataset import write_dataset
 from alpr.simulator.traffic import Simulator
 from tests.conftest import SHARED_DATASETS
 
-KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "char_accuracy", "calibration_error",
+KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "match_top1", "match_topn", "char_accuracy", "calibration_error",
         "ms_per_image_median", "ms_per_image_p95", "detector", "ocr", "runtime", "precision"}
 
 
@@ -23,6 +23,7 @@ def test_eval_scenes_json_and_table(tmp_path, capsys, monkeypatch):
     assert set(summary) == KEYS
     assert summary["images"] == 12 and summary["plates"] == 12
     assert summary["read_top1"] >= 0.5 and summary["read_topn"] >= summary["read_top1"]
+    assert summary["match_top1"] >= summary["read_top1"] and summary["match_topn"] >= summary["read_topn"]
     assert 0 <= summary["detection_recall"] <= 1 and summary["ms_per_image_p95"] >= summary["ms_per_image_median"] > 0
     png = tmp_path / "conf.png"
     assert main(["eval", str(data), "--limit", "4", "--confusions", str(png)]) == 0
