@@ -10,8 +10,8 @@ from alpr.simulator.dataset import write_dataset
 from alpr.simulator.traffic import Simulator
 from tests.conftest import SHARED_DATASETS
 
-KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "match_top1", "match_topn", "char_accuracy", "calibration_error",
-        "ms_per_image_median", "ms_per_image_p95", "detector", "ocr", "runtime", "precision"}
+KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "match_top1", "match_topn", "char_accuracy",
+        "calibration_error", "ms_per_image_median", "ms_per_image_p95", "detector", "ocr", "runtime", "precision"}
 
 
 def test_eval_scenes_json_and_table(tmp_path, capsys, monkeypatch):
