@@ -37,6 +37,7 @@ class AuditRecord:
     organisation: str = ""
     role: str = ""
     client_ip: str = ""
+    origin: str = ""  # where the request came from beyond the IP (CLI: host and local user); API: empty
     terms: dict = field(default_factory=dict)  # the query terms as given
     plates: tuple[str, ...] = ()  # every plate the access named, for "who looked up this plate"
     purpose: str = ""
@@ -45,12 +46,14 @@ class AuditRecord:
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
-COLUMNS = ["seq", "at", "username", "organisation", "role", "client_ip", "action", "terms", "plates", "purpose",
+COLUMNS = ["seq", "at", "username", "organisation", "role", "client_ip", "origin", "action", "terms", "plates", "purpose",
            "case_id", "outcome", "reason", "rows", "prev_hash", "hash"]
 
 
 def _canonical(seq: int, r: dict) -> bytes:
     body = {k: v for k, v in r.items() if k not in ("seq", "prev_hash", "hash")}
+    if not body.get("origin"):
+        body.pop("origin", None)  # records from before the column hash as they did then
     body["at"] = utc(body["at"]).isoformat(timespec="milliseconds")
     body["plates"] = list(body["plates"])
     return json.dumps({"seq": seq, **body}, sort_keys=True, separators=(",", ":"), default=str).encode()

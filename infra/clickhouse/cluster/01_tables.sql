@@ -219,6 +219,7 @@ CREATE TABLE IF NOT EXISTS {db}.audit_log ON CLUSTER '{cluster}'
     organisation  String,
     role          LowCardinality(String),
     client_ip     String,
+    origin        String,
     action        LowCardinality(String),
     terms         String,
     plates        Array(String),
@@ -248,4 +249,5 @@ ORDER BY version;
 INSERT INTO {db}.schema_migrations (version, name) VALUES
     (1, '0001_reads'),
     (2, '0002_grouped_reads_images_hits_evidence'),
-    (3, '0003_users_and_audit_log');
+    (3, '0003_users_and_audit_log'),
+    (4, '0004_audit_keyed_chain');
