@@ -9,12 +9,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
+from confluent_kafka import KafkaException
 
 from alpr import access_cli, hotlist_cli, storage_cli
 from alpr import config as config_mod
 from alpr.access import AccessDenied, AuditUnavailable
-from alpr.cli_util import say
+from alpr.cli_util import Exit, say
 from alpr.config import Config, ConfigError
+from alpr.crypto import KeyUnavailable
+from alpr.db import DatabaseBusy
 from alpr.evidence import EvidenceError
 from alpr.passwords import PasswordRejected
 from alpr.search import SearchError
@@ -154,6 +161,9 @@ def cmd_ingest(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     """Hand over to Bytewax's runner (threads with -w, processes/machines with -i/-a)."""
+    from alpr import db
+
+    db.check_free(cfg)  # the flow opens the embedded database: say who holds it before handing over
     argv = [sys.executable, "-m", "bytewax.run", "flows.read_flow:build_from_env()",
             "-w", str(args.workers or cfg.flow.workers_per_process)]
     if cfg.flow.recovery_dir != "off":
@@ -184,11 +194,21 @@ def _height_x_width(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _need(*modules: str) -> None:
+    """Fail before any work when an optional package (the train extra) is missing."""
+    import importlib.util
+
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     # Training drives ultralytics, so it lives with the detectors; the CLI only launches it.
     import shlex
     import sys
 
+    _need("torch", "ultralytics", "onnx")
     from detectors import train
     from detectors.yolo import BUNDLED
 
@@ -227,6 +247,7 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
+    _need("torch", "onnx", "onnx2torch")
     from detectors import train_recognizer
 
     folders = {"--crops": args.crops, "--scenes": args.scenes, "--extra-crops": args.extra_crops}
@@ -402,7 +423,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException, cfg: Config) -> str:
+    """The first line of an error, with any configured password taken out."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    for url in (cfg.redis.url, cfg.clickhouse.url):
+        secret = urlsplit(url).password
+        if secret:
+            text = text.replace(secret, "****")
+    return text
+
+
+def _failure(exc: Exception, cfg: Config, args: argparse.Namespace) -> tuple[Exit, str]:
+    """The exit code and one-line reason for an error that stopped a command."""
+    if isinstance(exc, (AccessDenied, AuditUnavailable)):
+        return Exit.REFUSED, f"refused: {exc}"
+    if isinstance(exc, (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected)):
+        return Exit.USAGE, f"error: {exc}"
+    if isinstance(exc, redis.RedisError):
+        return Exit.REDIS_DOWN, f"Redis unavailable at {config_mod.mask_url(cfg.redis.url)}: {_one_line(exc, cfg)}"
+    if isinstance(exc, KafkaException):
+        err = exc.args[0] if exc.args else exc
+        reason = err.str() if hasattr(err, "str") else _one_line(exc, cfg)
+        return Exit.KAFKA_DOWN, f"Kafka unavailable at {cfg.kafka.bootstrap_servers}: {reason}"
+    if isinstance(exc, DatabaseBusy):
+        return Exit.DATABASE_BUSY, f"error: {exc}"
+    if isinstance(exc, ClickHouseError):
+        where = config_mod.mask_url(cfg.clickhouse_url)
+        return Exit.CLICKHOUSE_DOWN, f"ClickHouse unavailable at {where}: {_one_line(exc, cfg)}"
+    if isinstance(exc, KeyUnavailable):
+        return Exit.KEY_MISSING, f"error: {exc}"
+    if isinstance(exc, ModuleNotFoundError):
+        hint = " (pip install -e '.[train]')" if args.command == "train" else ""
+        return Exit.EXTRA_MISSING, f"error: the Python package {exc.name!r} is not installed{hint}"
+    return Exit.INTERNAL, f"internal error: {type(exc).__name__}: {_one_line(exc, cfg)} (rerun with -v for details)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure ends as a one-line reason on stderr and an ``Exit`` code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -411,15 +468,20 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_mod.load(args.config)
     except ConfigError as exc:
         say(f"configuration error: {exc}")
-        return 2
+        return Exit.USAGE
     try:
         return args.func(cfg, args)
-    except (AccessDenied, AuditUnavailable) as exc:
-        say(f"refused: {exc}")
-        return 3
-    except (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected) as exc:
-        say(f"error: {exc}")
-        return 2
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`alpr ... | head`): nothing more to say to it, and nothing left to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.PIPE_CLOSED
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        code, reason = _failure(exc, cfg, args)
+        log.debug("details", exc_info=exc)  # the traceback, with -v
+        say(reason)
+        return code
 
 
 if __name__ == "__main__":

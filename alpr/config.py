@@ -370,7 +370,7 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     return validate(cfg)
 
 
-def _mask_url(url: str) -> str:
+def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -389,7 +389,7 @@ def as_masked_dict(cfg: Config) -> dict[str, Any]:
             data[section][name] = "****"
     for key in URL_KEYS:
         section, name = key.split(".")
-        data[section][name] = _mask_url(data[section][name])
+        data[section][name] = mask_url(data[section][name])
     return data
 
 

@@ -19,6 +19,10 @@ class UnknownKeyError(LookupError):
     """A record was sealed with a key this keyring does not hold."""
 
 
+class KeyUnavailable(FileNotFoundError):
+    """The key file is missing or holds no usable key; the message says how to make one."""
+
+
 class Keyring:
     def __init__(self, keys: dict[str, bytes], current: str):
         if current not in keys:
@@ -54,13 +58,18 @@ class Keyring:
     def load(cls, key_file: Path, environ: dict | None = None) -> "Keyring":
         env = os.environ if environ is None else environ
         if env.get("ALPR_HOTLIST_KEY"):
-            return cls.parse(env["ALPR_HOTLIST_KEY"])
-        if not key_file.exists():
-            raise FileNotFoundError(
+            source, text = "ALPR_HOTLIST_KEY", env["ALPR_HOTLIST_KEY"]
+        elif not key_file.exists():
+            raise KeyUnavailable(
                 f"hot-list key file {key_file} does not exist: create one with `alpr hotlist keygen` "
                 "or set ALPR_HOTLIST_KEY"
             )
-        return cls.parse(key_file.read_text())
+        else:
+            source, text = str(key_file), key_file.read_text()
+        try:
+            return cls.parse(text)
+        except ValueError as exc:
+            raise KeyUnavailable(f"hot-list key in {source} is unusable: {exc}") from None
 
     def seal(self, fields: dict, aad: bytes) -> dict[str, str]:
         nonce = os.urandom(12)
