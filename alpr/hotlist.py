@@ -6,8 +6,10 @@ Layout (each list swaps as a whole with RENAME, so readers see the old or the ne
   alpr:hotlist:{name}:patterns      hash  wildcard pattern -> JSON array of records (BOLO partials)
   alpr:hotlist-meta:{name}          hash  refreshed_at, entries, version, source
   alpr:skiplist                     set of plates never matched (known false reads such as "000")
-A record is {"plate", "id", "kid", "nonce", "ct"[, "exp"]}: ``exp`` (epoch seconds) is when a BOLO
-ends. Matching a batch of reads against every list is one pipelined round trip.
+  alpr:skiplist-added               hash  skipped plate -> {"by", "at"}: who skipped it, when
+A record is {"plate", "id", "kid", "nonce", "ct", "at"[, "by"][, "exp"]}: ``at`` (epoch seconds)
+is when it was added and ``by`` the username who added it (no other personal data), ``exp`` (epoch
+seconds) when a BOLO ends. Matching a batch of reads against every list is one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 LISTS_KEY = "alpr:hotlists"
 SKIP_KEY = "alpr:skiplist"
+SKIP_ADDED_KEY = "alpr:skiplist-added"
 CHUNK = 10_000
 META_FIELDS = ("version", "entries", "refreshed_at")
 
@@ -110,18 +113,23 @@ class HotlistStore:
             return plate, plate
         return plate, fold(plate)
 
-    def _record(self, list_name: str, plate: str, new: NewEntry) -> dict:
-        """One stored record, its fields sealed."""
+    def _record(self, list_name: str, plate: str, new: NewEntry, by: str, at: int) -> dict:
+        """One stored record, its fields sealed; who added it and when stay readable for the audit."""
         if self.keyring is None:
             raise RuntimeError("writing hot-list entries needs the hot-list key")
         entry_id = os.urandom(8).hex()
-        rec = {"plate": plate, "id": entry_id, **self.keyring.seal(dict(new.fields), _aad(list_name, plate, entry_id))}
+        rec = {"plate": plate, "id": entry_id, **self.keyring.seal(dict(new.fields), _aad(list_name, plate, entry_id)),
+               "at": at}
+        if by:
+            rec["by"] = by
         if new.expires_at is not None:
             rec["exp"] = int(new.expires_at.timestamp())
         return rec
 
-    def replace(self, list_name: str, entries: Iterable[NewEntry], source: str = "") -> int:
-        """Load a whole list and swap it in atomically; readers see the old or the new list."""
+    def replace(self, list_name: str, entries: Iterable[NewEntry], source: str = "", by: str = "") -> int:
+        """Load a whole list and swap it in atomically; readers see the old or the new list.
+        ``by`` is the username recorded on every entry as the one who added it."""
+        at = int(time.time())
         grouped: tuple[dict[str, list[tuple[str, NewEntry]]], dict[str, list[tuple[str, NewEntry]]]] = ({}, {})
         n = 0
         for new in entries:
@@ -132,7 +140,8 @@ class HotlistStore:
         def sealed(data: dict[str, list[tuple[str, NewEntry]]]) -> Iterator[dict[str, bytes]]:
             keys = list(data)
             for i in range(0, len(keys), CHUNK):
-                yield {k: orjson.dumps([self._record(list_name, p, e) for p, e in data[k]]) for k in keys[i : i + CHUNK]}
+                yield {k: orjson.dumps([self._record(list_name, p, e, by, at) for p, e in data[k]])
+                       for k in keys[i : i + CHUNK]}
 
         self._swap(list_name, sealed(grouped[False]), sealed(grouped[True]), n, source)
         return n
@@ -218,20 +227,20 @@ class HotlistStore:
         self.redis.transaction(tx, target)
         return result[0]
 
-    def add(self, list_name: str, new: NewEntry) -> str:
-        """Add one entry (a BOLO entered by hand); returns its entry id."""
+    def add(self, list_name: str, new: NewEntry, by: str = "") -> str:
+        """Add one entry (a BOLO entered by hand) as added by ``by``; returns its entry id."""
         plate, key = self._key_of(new.plate)
-        rec = self._record(list_name, plate, new)
+        rec = self._record(list_name, plate, new, by, int(time.time()))
         return self._update(list_name, key, is_pattern(plate), lambda recs: (recs + [rec], rec["id"]))
 
-    def remove(self, list_name: str, plate: str, entry_id: str | None = None) -> int:
-        """Remove a plate's entries (or only one of them); returns how many went."""
+    def remove(self, list_name: str, plate: str, entry_id: str | None = None) -> list[str]:
+        """Remove a plate's entries (or only one of them); returns the ids of those that went."""
         plate = normalize_pattern(plate)
         pattern = is_pattern(plate)
 
-        def drop(recs: list[dict]) -> tuple[list[dict], int]:
-            keep = [r for r in recs if r["plate"] != plate or (entry_id is not None and r["id"] != entry_id)]
-            return keep, len(recs) - len(keep)
+        def drop(recs: list[dict]) -> tuple[list[dict], list[str]]:
+            gone = [r for r in recs if r["plate"] == plate and (entry_id is None or r["id"] == entry_id)]
+            return [r for r in recs if r not in gone], [r["id"] for r in gone]
 
         return self._update(list_name, plate if pattern else fold(plate), pattern, drop)
 
@@ -309,14 +318,29 @@ class HotlistStore:
 
     # -- skip list ------------------------------------------------------------------------------
 
-    def skip(self, plates: Iterable[str]) -> None:
-        self.redis.sadd(SKIP_KEY, *[normalize_pattern(p) for p in plates])
+    def skip(self, plates: Iterable[str], by: str = "") -> None:
+        """Never match these plates; who skipped each and when is kept beside the set."""
+        plates = [normalize_pattern(p) for p in plates]
+        added = orjson.dumps({"by": by, "at": int(time.time())})
+        pipe = self.redis.pipeline()
+        pipe.sadd(SKIP_KEY, *plates)
+        pipe.hset(SKIP_ADDED_KEY, mapping=dict.fromkeys(plates, added))
+        pipe.execute()
 
     def unskip(self, plates: Iterable[str]) -> None:
-        self.redis.srem(SKIP_KEY, *[normalize_pattern(p) for p in plates])
+        plates = [normalize_pattern(p) for p in plates]
+        pipe = self.redis.pipeline()
+        pipe.srem(SKIP_KEY, *plates)
+        pipe.hdel(SKIP_ADDED_KEY, *plates)
+        pipe.execute()
 
     def skipped(self) -> list[str]:
         return sorted(_s(p) for p in self.redis.smembers(SKIP_KEY))
+
+    def skipped_by(self) -> dict[str, dict[str, str]]:
+        """Each skipped plate with who added it and when (empty for plates skipped before this was kept)."""
+        added = {_s(k): orjson.loads(v) for k, v in self.redis.hgetall(SKIP_ADDED_KEY).items()}
+        return {p: _added(added.get(p, {})) for p in self.skipped()}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -330,12 +354,13 @@ class HotlistStore:
             pipe.hgetall(meta_key(name))
         return {name: {_s(k): _s(v) for k, v in meta.items()} for name, meta in zip(names, pipe.execute())}
 
-    def show(self, list_name: str, plate: str) -> list[tuple[HotlistEntry, dict]]:
-        """An entry's decrypted fields (for authorised users; access control wraps this)."""
+    def show(self, list_name: str, plate: str) -> list[tuple[HotlistEntry, dict, dict]]:
+        """A plate's entries with their decrypted fields and who added them when (for authorised
+        users; access control wraps this)."""
         plate = normalize_pattern(plate)
         target, key = (patterns_key(list_name), plate) if is_pattern(plate) else (list_key(list_name), fold(plate))
         recs = [r for r in orjson.loads(self.redis.hget(target, key) or "[]") if r["plate"] == plate]
-        return [(e, self.reveal(e)) for e in (_entry(list_name, r) for r in recs)]
+        return [(e, self.reveal(e), _added(r)) for e, r in ((_entry(list_name, r), r) for r in recs)]
 
     def reveal(self, entry: HotlistEntry) -> dict:
         if self.keyring is None:
@@ -396,6 +421,12 @@ class HotlistStore:
                     for rec in self._cache[name].records[pattern]:
                         keep(plate, _entry(name, rec), PARTIAL, rec)
         return {p: sorted(m.values(), key=lambda m: (RANK[m.kind], m.entry.list_name)) for p, m in out.items()}
+
+
+def _added(rec: dict) -> dict[str, str]:
+    """Who added a record and when (UTC); empty for records loaded before this was kept."""
+    at = datetime.fromtimestamp(rec["at"], timezone.utc).isoformat() if "at" in rec else ""
+    return {"added_by": rec.get("by", ""), "added_at": at}
 
 
 def _entry(list_name: str, rec: dict) -> HotlistEntry:

@@ -1,28 +1,73 @@
-"""``alpr hotlist ...``: import, edit, inspect and re-key hot lists."""
+"""``alpr hotlist ...``: import, edit, inspect and re-key hot lists.
+
+Every change goes through the access gate (a session, the role table, a purpose, one audit record
+naming the list, plate and entry ids): a change decides which plates raise hits, or never do.
+``lists`` and ``skip list`` stay open: names, sizes, ages and known false plates, no LPR details,
+and operations read them without logging on.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import time
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 
+from alpr.access import Grant
 from alpr.cli_util import say, when
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.hotlist import HotlistStore, NewEntry
-from alpr.hotlist_import import check_plate, parse_csv, parse_state_feed
+from alpr.hotlist_import import FileError, check_plate, decode, lines_of, parse_csv, parse_state_feed
+from alpr.matching import normalize_pattern
 
-MAX_ERRORS_SHOWN = 20
+MAX_ROWS_SHOWN = 20  # of each kind on the terminal; --report FILE gets every one
+PROGRESS_LINES = 100_000  # a status line at least this often on a large file
+PROGRESS_S = 2.0  # ... and at least this often in time
 
 
 def _store(cfg: Config, need_key: bool) -> HotlistStore:
     keyring = Keyring.load(cfg.hotlist_key_path) if need_key else None
     return HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring)
 
+
+def _gate(cfg: Config, args: argparse.Namespace, action: str, terms: dict,
+          plates: list[str] | tuple = ()) -> contextlib.AbstractContextManager[Grant]:
+    """The access gate for a hot-list change: refused (exit 3) and audited without a permitted session."""
+    from alpr.access_cli import caller, open_access
+
+    return open_access(cfg).use(caller(cfg, args), action, terms=terms, plates=plates)
+
+
+def _progress(lines: Iterable[str], name: str) -> Iterator[str]:
+    """The lines unchanged, with a status line on stderr every PROGRESS_LINES lines or PROGRESS_S seconds."""
+    last = time.monotonic()
+    for n, line in enumerate(lines, 1):
+        yield line
+        if n % PROGRESS_LINES == 0 or time.monotonic() - last >= PROGRESS_S:
+            say(f"{name}: read {n:,} lines")
+            last = time.monotonic()
+
+
+def _report_rows(name: str, kinds: dict[str, list[tuple[int, str]]], report: str | None) -> None:
+    """Each skipped or altered row with its line number: the first few on stderr, every one in the report file."""
+    for kind, rows in kinds.items():
+        for line, why in rows[:MAX_ROWS_SHOWN]:
+            say(f"{name}:{line}: {kind}: {why}")
+        if len(rows) > MAX_ROWS_SHOWN:
+            say(f"... and {len(rows) - MAX_ROWS_SHOWN} more rows {kind}" + (f" (all in {report})" if report else
+                                                                           "; --report FILE lists every one"))
+    if report:
+        with open(report, "w", encoding="utf-8") as fh:
+            fh.write("line\tkind\twhy\n")
+            for line, kind, why in sorted((line, kind, why) for kind, rows in kinds.items() for line, why in rows):
+                fh.write(f"{line}\t{kind}\t{why}\n")
 
 
 def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
@@ -31,42 +76,100 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     if not path.is_file():
         say(f"error: {path} is not a file")
         return 2
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        if args.format == "csv":
-            mapping = dict(m.split("=", 1) for m in args.map) if args.map else None
-            parsed = parse_csv(fh, mapping)
-        else:
-            parsed = parse_state_feed(fh)
-    for line, why in parsed.errors[:MAX_ERRORS_SHOWN]:
-        say(f"{path.name}:{line}: skipped: {why}")
-    if len(parsed.errors) > MAX_ERRORS_SHOWN:
-        say(f"... and {len(parsed.errors) - MAX_ERRORS_SHOWN} more rows skipped")
+    data = path.read_bytes()
+    try:
+        lines = _progress(lines_of(decode(data, args.encoding)), path.name)
+    except FileError as exc:
+        say(f"error: {path.name}: {exc}; list {args.list!r} left unchanged")
+        return 2
+    except LookupError:
+        say(f"error: unknown encoding {args.encoding!r}")
+        return 2
+    if args.format == "csv":
+        try:
+            mapping = dict(_pairs(args.map, "--map")) if args.map else None
+        except ValueError as exc:
+            say(f"error: {exc}")
+            return 2
+        parsed = parse_csv(lines, mapping)
+    else:
+        parsed = parse_state_feed(lines)
+    _report_rows(path.name, {"skipped": parsed.errors, "skipped as ended": parsed.expired,
+                             "altered": parsed.altered}, args.report)
     if not parsed.entries:
         say(f"error: no valid entries in {path}; list {args.list!r} left unchanged")
         return 1
     if parsed.errors and args.strict:
         say(f"error: {len(parsed.errors)} bad rows and --strict; list {args.list!r} left unchanged")
         return 1
-    n = _store(cfg, True).replace(args.list, parsed.entries, source=path.name)
-    summary = {"list": args.list, "rows": parsed.rows, "loaded": n, "skipped": len(parsed.errors),
-               "seconds": round(time.monotonic() - t0, 2)}
+    store = _store(cfg, True)
+    skipped = len(parsed.errors) + len(parsed.expired)
+    terms = {"list": args.list, "file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "rows": parsed.rows,
+             "skipped": skipped, "altered": len(parsed.altered)}
+    with _gate(cfg, args, "edit_hotlist", terms) as grant:
+        say(f"{args.list}: sealing and loading {len(parsed.entries):,} entries")
+        n = store.replace(args.list, parsed.entries, source=path.name, by=grant.user.username)
+        grant.rows = n
+    summary = {"list": args.list, "rows": parsed.rows, "loaded": n, "skipped": skipped,
+               "altered": len(parsed.altered), "seconds": round(time.monotonic() - t0, 2)}
     print(json.dumps(summary) if args.json else
-          f"{args.list}: loaded {n} entries from {parsed.rows} rows, skipped {len(parsed.errors)}, "
-          f"in {summary['seconds']} s (the list was replaced as a whole)")
+          f"{args.list}: loaded {n} entries from {parsed.rows} rows, skipped {skipped}, "
+          f"altered {len(parsed.altered)}, in {summary['seconds']} s (the list was replaced as a whole)")
     return 0
+
+
+def _pairs(items: Iterable[str], option: str) -> Iterator[tuple[str, str]]:
+    """NAME=VALUE arguments; ValueError naming the option for one without '='."""
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{option} {item!r}: expected NAME=VALUE")
+        yield name, value
 
 
 def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
-    fields = dict(kv.split("=", 1) for kv in args.field)
-    entry = NewEntry(check_plate(args.plate), fields, when(args.expires) if args.expires else None)
-    entry_id = _store(cfg, True).add(args.list, entry)
-    print(f"added {entry.plate} to {args.list} as entry {entry_id}")
+    try:
+        plate = check_plate(args.plate)
+        fields = dict(_pairs(args.field, "--field"))
+        expires = when(args.expires) if args.expires else None
+    except ValueError as exc:
+        say(f"error: {exc}")
+        return 2
+    if expires is not None and expires <= datetime.now(timezone.utc):
+        say(f"error: --expires {args.expires} has already passed")
+        return 2
+    store = _store(cfg, True)
+    terms = {"list": args.list, "plate": plate, "fields": sorted(fields), "expires": args.expires or ""}
+    with _gate(cfg, args, "add_hotlist_entry", terms, [plate]) as grant:
+        entry_id = store.add(args.list, NewEntry(plate, fields, expires), by=grant.user.username)
+        grant.terms["entry_id"] = entry_id
+        grant.rows = 1
+    print(f"added {plate} to {args.list} as entry {entry_id}")
     return 0
 
 
+def _plate_arg(text: str) -> str:
+    """A plate or pattern as given on the command line, normalised; ValueError when nothing is left."""
+    plate = normalize_pattern(text)
+    if not plate:
+        raise ValueError(f"plate {text!r} has no letters or digits")
+    return plate
+
+
 def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
-    n = _store(cfg, False).remove(args.list, args.plate, args.entry)
-    print(f"removed {n} entr{'y' if n == 1 else 'ies'} for {args.plate} from {args.list}")
+    try:
+        plate = _plate_arg(args.plate)
+    except ValueError as exc:
+        say(f"error: {exc}")
+        return 2
+    store = _store(cfg, False)
+    with _gate(cfg, args, "edit_hotlist", {"list": args.list, "plate": plate, "entry_id": args.entry or ""},
+               [plate]) as grant:
+        removed = store.remove(args.list, plate, args.entry)
+        grant.terms["entry_ids"] = removed
+        grant.rows = len(removed)
+    n = len(removed)
+    print(f"removed {n} entr{'y' if n == 1 else 'ies'} for {plate} from {args.list}")
     return 0 if n else 1
 
 
@@ -77,8 +180,8 @@ def cmd_show(cfg: Config, args: argparse.Namespace) -> int:
     access = open_access(cfg)
     with access.use(caller(cfg, args), "view_hotlist_entry", terms={"list": args.list, "plate": args.plate},
                     plates=[args.plate]) as grant:
-        rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "key_id": e.sealed["kid"], **fields}
-                for e, fields in _store(cfg, True).show(args.list, args.plate)]
+        rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "key_id": e.sealed["kid"], **added,
+                 **fields} for e, fields, added in _store(cfg, True).show(args.list, args.plate)]
         grant.rows = len(rows)
     if not rows:
         print(f"{args.plate} is not on {args.list}")
@@ -104,25 +207,37 @@ def cmd_lists(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_expire(cfg: Config, args: argparse.Namespace) -> int:
     store = _store(cfg, False)
     if args.sweep:
-        print(f"removed {store.sweep_expired()} expired entries")
+        with _gate(cfg, args, "edit_hotlist", {"sweep": True}) as grant:
+            grant.rows = store.sweep_expired()
+        print(f"removed {grant.rows} expired entries")
         return 0
     if not (args.list and args.plate and args.entry and args.at):
         say("error: give --list, --plate, --entry and --at, or --sweep")
         return 2
-    ok = store.set_expiry(args.list, args.plate, args.entry, when(args.at))
-    print(f"entry {args.entry} ends at {args.at}" if ok else f"no entry {args.entry} for {args.plate} on {args.list}")
+    try:
+        plate, at = _plate_arg(args.plate), when(args.at)
+    except ValueError as exc:
+        say(f"error: {exc}")
+        return 2
+    terms = {"list": args.list, "plate": plate, "entry_id": args.entry, "at": at.isoformat()}
+    with _gate(cfg, args, "edit_hotlist", terms, [plate]) as grant:
+        ok = store.set_expiry(args.list, plate, args.entry, at)
+        grant.rows = int(ok)
+    print(f"entry {args.entry} ends at {args.at}" if ok else f"no entry {args.entry} for {plate} on {args.list}")
     return 0 if ok else 1
 
 
 def cmd_keygen(cfg: Config, args: argparse.Namespace) -> int:
-    kid = generate_key_file(cfg.hotlist_key_path)
+    with _gate(cfg, args, "manage_hotlist_keys", {"command": "keygen"}) as grant:
+        grant.terms["key_id"] = kid = generate_key_file(cfg.hotlist_key_path)
     print(f"added key {kid} to {cfg.hotlist_key_path}; new entries are sealed with it")
     return 0
 
 
 def cmd_rotate(cfg: Config, args: argparse.Namespace) -> int:
-    kid = generate_key_file(cfg.hotlist_key_path)
-    n = _store(cfg, True).rotate()
+    with _gate(cfg, args, "manage_hotlist_keys", {"command": "rotate-key"}) as grant:
+        grant.terms["key_id"] = kid = generate_key_file(cfg.hotlist_key_path)
+        grant.rows = n = _store(cfg, True).rotate()
     print(f"re-encrypted {n} entries with new key {kid}; older keys in {cfg.hotlist_key_path} are no longer "
           "needed by Redis and can be retired once backups made with them have expired")
     return 0
@@ -130,11 +245,24 @@ def cmd_rotate(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_skip(cfg: Config, args: argparse.Namespace) -> int:
     store = _store(cfg, False)
-    if args.action == "add":
-        store.skip(args.plates)
-    elif args.action == "remove":
-        store.unskip(args.plates)
-    print("\n".join(store.skipped()))
+    if args.action != "list":
+        try:
+            plates = sorted({_plate_arg(p) for p in args.plates})
+        except ValueError as exc:
+            say(f"error: {exc}")
+            return 2
+        if not plates:
+            say(f"error: give the plates to {args.action}")
+            return 2
+        with _gate(cfg, args, "edit_skip_list", {"list": "skip", "change": args.action, "plates": plates},
+                   plates) as grant:
+            if args.action == "add":
+                store.skip(plates, by=grant.user.username)
+            else:
+                store.unskip(plates)
+            grant.rows = len(plates)
+    for plate, added in store.skipped_by().items():
+        print(f"{plate:12} " + (f"added by {added['added_by']} at {added['added_at']}" if added["added_at"] else ""))
     return 0
 
 
@@ -149,6 +277,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--map", action="append", metavar="FIELD=COLUMN",
                    help="CSV: take FIELD from COLUMN (repeatable); 'plate' is required, 'expires' ends an entry")
     p.add_argument("--strict", action="store_true", help="load nothing if any row is bad")
+    p.add_argument("--encoding", help="the file's encoding, e.g. latin-1 (default: UTF-8, or UTF-16 with a byte-order mark)")
+    p.add_argument("--report", metavar="FILE", help="write every skipped and altered row (line, kind, why) to FILE")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_import)
 
@@ -191,3 +321,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["add", "remove", "list"])
     p.add_argument("plates", nargs="*")
     p.set_defaults(func=cmd_skip)
+
+    for name in ("import", "add", "remove", "expire", "skip"):  # changes: they decide which plates raise hits
+        p = hs.choices[name]
+        p.add_argument("--purpose", default="", help="why you change the list (required)")
+        p.add_argument("--case", default="", help="case or incident number")

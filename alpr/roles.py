@@ -35,6 +35,14 @@ ACTIONS: dict[str, Action] = {
     "release_evidence": Action(frozenset({APPROVER}), case=True),
     "export_evidence": Action(frozenset({ANALYST, APPROVER}), case=True),
     "verify_evidence": Action(INVESTIGATORS | {AUDITOR}, purpose=False, lpr_data=False),
+    # hot lists: every change decides which plates raise hits (or never do), so it names its purpose.
+    # Dispatchers enter BOLOs by hand as calls come in, at any hour; removing, ending or replacing
+    # entries can silence hits, so that needs an approver (or an admin, who runs the imports).
+    "add_hotlist_entry": Action(frozenset({DISPATCHER, APPROVER, ADMIN}), lpr_data=False),
+    "edit_hotlist": Action(frozenset({APPROVER, ADMIN}), lpr_data=False),  # remove, expire, sweep, import
+    "edit_skip_list": Action(frozenset({APPROVER, ADMIN}), lpr_data=False),  # a skipped plate never raises a hit
+    # keys re-seal entries but change no match: IT runs them, without LPR data or a purpose
+    "manage_hotlist_keys": Action(frozenset({IT_STAFF, ADMIN}), purpose=False, lpr_data=False),
     # oversight
     "audit_search": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_report": Action(frozenset({AUDITOR}), lpr_data=False),

@@ -30,7 +30,7 @@ def test_replace_match_and_reveal(store):
     stolen = next(m.entry for m in found["ABC1234"] if m.entry.list_name == "stolen")
     assert store.reveal(stolen) == {"make": "Honda", "case": "C-77"}
     assert store.lists()["stolen"]["entries"] == "2"
-    [(entry, fields)] = store.show("stolen", "ABC 1234")
+    [(entry, fields, _)] = store.show("stolen", "ABC 1234")
     assert entry.entry_id == stolen.entry_id and fields["case"] == "C-77"
 
 
