@@ -12,8 +12,9 @@ import getpass
 import io
 import json
 import os
+import pwd
+import socket
 import sys
-from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -21,10 +22,9 @@ import redis
 
 from alpr import audit_report, db, passwords, roles
 from alpr.access import Access, Caller
-from alpr.audit import AuditRecord
 from alpr.cli_util import say, when
 from alpr.config import Config
-from alpr.users import User, UserError, check_new, check_role
+from alpr.users import User, UserError, check_new
 
 
 def open_access(cfg: Config) -> Access:
@@ -38,9 +38,25 @@ def _token_file(cfg: Config) -> Path:
 
 
 def client_ip() -> str:
-    """Where the person at this terminal connects from: the SSH client, else this machine."""
+    """The CLI runs on this machine, so that is the address it can vouch for; where a remote user
+    says they come from (SSH_CLIENT) is only self-reported and goes in ``origin``."""
+    return "127.0.0.1"
+
+
+def origin() -> str:
+    """This host and the real OS user (uid and name from the system, not from environment variables),
+    then what the environment only claims, marked as such."""
+    uid, euid = os.getuid(), os.geteuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = "?"
+    parts = [f"cli host={socket.gethostname()} uid={uid} user={name}"] + ([f"euid={euid}"] if euid != uid else [])
     ssh = os.environ.get("SSH_CLIENT", "").split()
-    return ssh[0] if ssh else "127.0.0.1"
+    if ssh:
+        claimed = "".join(c for c in ssh[0][:64] if c.isprintable() and not c.isspace())
+        parts.append(f"ssh_client={claimed}(self-reported)")
+    return " ".join(parts)
 
 
 def caller(cfg: Config, args: argparse.Namespace) -> Caller:
@@ -48,7 +64,7 @@ def caller(cfg: Config, args: argparse.Namespace) -> Caller:
     if not token and _token_file(cfg).is_file():
         token = _token_file(cfg).read_text().strip()
     return Caller(token, client_ip(), purpose=getattr(args, "purpose", None) or "",
-                  case_id=getattr(args, "case", None) or "")
+                  case_id=getattr(args, "case", None) or "", origin=origin())
 
 
 def _read_password(args: argparse.Namespace, prompt: str = "Password: ", confirm: bool = False) -> str:
@@ -69,7 +85,7 @@ def _date(text: str) -> date:
 
 def cmd_login(cfg: Config, args: argparse.Namespace) -> int:
     access = open_access(cfg)
-    token = access.logon(args.username, _read_password(args), client_ip())
+    token = access.logon(args.username, _read_password(args), client_ip(), origin())
     path = _token_file(cfg)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,6 +93,8 @@ def cmd_login(cfg: Config, args: argparse.Namespace) -> int:
         fh.write(token)
     say(f"logged on as {args.username}; the session ends after {cfg.policy.session_idle_min} minutes idle "
          f"or {cfg.policy.session_hours} hours")
+    if access.users.get(args.username).must_change_password:
+        say("your password was reset: run alpr passwd before anything else")
     return 0
 
 
@@ -133,47 +151,33 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
         passwords.check_policy(password, args.username, cfg.policy.password_min_length)
         user = User(args.username, args.name, args.org, args.role, rank=args.rank or "",
                     password_hash=passwords.hash_password(password))
-        if access.bootstrap_allowed():
-            if args.role != roles.ADMIN:
-                raise UserError("the first user must be an admin")
+        with access.use(me, "manage_users", terms=terms):
+            if access.users.get(args.username):
+                raise UserError(f"user {args.username} exists")
             access.users.put(user)
-            access.audit.write(AuditRecord(username=f"bootstrap:{getpass.getuser()}", action="manage_users",
-                                           outcome="allowed", reason="first user", client_ip=me.client_ip,
-                                           terms=terms))
-        else:
-            with access.use(me, "manage_users", terms=terms):
-                if access.users.get(args.username):
-                    raise UserError(f"user {args.username} exists")
-                access.users.put(user)
         say(f"added {args.username} ({args.role}); record training, certification and policy review before "
              "the first logon")
         return 0
+    if action == "bootstrap-admin":
+        check_new(args.username, roles.ADMIN, "", cfg.policy)
+        password = _read_password(args, "The admin's password: ", confirm=not args.password_stdin)
+        passwords.check_policy(password, args.username, cfg.policy.password_min_length)
+        access.bootstrap_admin(User(args.username, args.name, args.org, roles.ADMIN,
+                                    password_hash=passwords.hash_password(password),
+                                    certified_until=args.certified_until), me)
+        say(f"added the first admin {args.username}, trained and policy reviewed as of today; log on with "
+             f"alpr login {args.username}")
+        return 0
+    if action == "break-glass":
+        password = _read_password(args, "New password: ", confirm=not args.password_stdin)
+        passwords.check_policy(password, args.username, cfg.policy.password_min_length)
+        access.break_glass(args.username, passwords.hash_password(password), me, os.geteuid())
+        say(f"{args.username} is enabled and unlocked; the password must be changed at the next logon (alpr passwd)")
+        return 0
 
-    with access.use(me, "manage_users", terms=terms) as g:
-        user = access.users.get(args.username)
-        if user is None:
-            raise UserError(f"no user {args.username}")
-        if action == "disable":
-            user = replace(user, disabled=True)
-        elif action == "enable":
-            user = replace(user, disabled=False)
-        elif action == "unlock":
-            user = replace(user, locked=False)
-        elif action == "set-role":
-            check_role(args.role, args.rank or "", cfg.policy)
-            user = replace(user, role=args.role, rank=args.rank or "")
-        elif action == "record-training":
-            user = replace(user, trained_at=args.date)
-        elif action == "record-certification":
-            user = replace(user, certified_until=args.until)
-        elif action == "record-policy-review":
-            user = replace(user, policy_reviewed_at=args.date)
-        elif action == "record-contractor-vetting":
-            user = replace(user, vetted_at=args.date, waiver_signed_at=args.waiver_signed)
-        access.users.put(user)
-        if action in ("disable", "set-role"):
-            access.sessions.end_all(user.username)
-        g.rows = 1
+    access.change_user(me, args.username, action, terms, role=getattr(args, "role", None) or "",
+                       rank=getattr(args, "rank", None) or "", on=getattr(args, "date", None),
+                       until=getattr(args, "until", None), waiver_signed=getattr(args, "waiver_signed", None))
     say(f"{args.username}: {action} recorded")
     return 0
 
@@ -241,10 +245,14 @@ def cmd_sql(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from alpr.api import create_app
+    from alpr.api import create_app, server_config, trusted_networks
 
-    uvicorn.run(create_app(cfg), host=args.host or cfg.api.host, port=args.port or cfg.api.port,
-                forwarded_allow_ips=cfg.api.trusted_proxies or None, log_level="info")
+    try:
+        trusted_networks(cfg.api.trusted_proxies)
+    except ValueError as exc:
+        say(f"configuration error: {exc}")
+        return 2
+    uvicorn.Server(server_config(create_app(cfg), args.host or cfg.api.host, args.port or cfg.api.port)).run()
     return 0
 
 
@@ -260,13 +268,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     u = sub.add_parser("users", help="people, roles, training, certification and policy review (admins)")
     us = u.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = us.add_parser("add", help="add a user (the first user must be an admin)")
+    add = us.add_parser("add", help="add a user (admins; the first admin: bootstrap-admin)")
     add.add_argument("username")
     add.add_argument("--name", required=True, help="full name")
     add.add_argument("--org", required=True, help="organisation")
     add.add_argument("--role", required=True, choices=roles.ROLES)
     add.add_argument("--rank", help="approvers: the approving rank")
     add.add_argument("--password-stdin", action="store_true")
+    bs = us.add_parser("bootstrap-admin", help="local CLI only, while no enabled admin exists: the first admin, "
+                       "trained and policy reviewed as of today")
+    bs.add_argument("username")
+    bs.add_argument("--name", required=True, help="full name")
+    bs.add_argument("--org", required=True, help="organisation")
+    bs.add_argument("--certified-until", type=_date, required=True,
+                    help="the admin's CLETS certification expiry (the policy requires one of every user)")
+    bs.add_argument("--password-stdin", action="store_true")
+    bg = us.add_parser("break-glass", help="local root only, when no other enabled, unlocked admin exists: enable "
+                       "and unlock the admin with a new password, to be changed at the next logon")
+    bg.add_argument("username")
+    bg.add_argument("--password-stdin", action="store_true")
     us.add_parser("list", help="every user and their state")
     us.add_parser("roles", help="the table of actions and the roles allowed each")
     for name, text in (("show", "one user"), ("disable", "refuse all access"), ("enable", "allow access again"),

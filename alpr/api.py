@@ -5,15 +5,20 @@ policy's eligibility rules, the role table, purpose, one audit record per decisi
 API cannot even parse is audited too, so no call to a data route goes unrecorded. Errors are 4xx
 with a reason; 503 when the audit log cannot be written (fail closed); never a 500 by design.
 OpenAPI: ``/openapi.json``.
+
+The client IP recorded is the TCP peer, unless the peer is one of ``api.trusted_proxies`` (addresses
+or CIDR networks): then ``X-Forwarded-For`` is read from the right, past the trusted proxies, to the
+first address they did not add themselves. The server must not rewrite the peer (``server_config``).
 """
 
 
+import ipaddress
 import logging
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import redis
+import uvicorn
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,7 +31,9 @@ from alpr.access import Access, AccessDenied, AuditUnavailable, Caller
 from alpr.config import Config
 from alpr.evidence import EvidenceError
 from alpr.passwords import PasswordRejected
-from alpr.users import User, UserError, check_new, check_role
+from alpr.users import User, UserError, check_new
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +109,61 @@ def _user_out(u: User) -> UserOut:
     return UserOut(**{k: getattr(u, k) for k in UserOut.model_fields})
 
 
+def trusted_networks(text: str) -> list[Network]:
+    """``api.trusted_proxies`` ("10.0.0.5, 10.1.0.0/24") as networks; ValueError names a bad entry."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if item:
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"api.trusted_proxies: {item!r} is not an IP address or network") from None
+    return out
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted: list[Network]) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the right-most address in
+    X-Forwarded-For that no trusted proxy stands for (everything left of it the client may have forged).
+    A malformed entry stops the walk at the last address a trusted proxy vouched for."""
+    def is_trusted(address: str) -> bool:
+        ip = _ip(address)
+        return ip is not None and any(ip in net for net in trusted)
+
+    client = peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()] if is_trusted(peer) else []):
+        if _ip(hop) is None:
+            break
+        client = hop
+        if not is_trusted(hop):
+            break
+    return client
+
+
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How `alpr serve` runs the app: uvicorn leaves the peer address alone (its proxy-headers
+    middleware would believe X-Forwarded-For from 127.0.0.1); the app reads it from trusted proxies."""
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, log_level="info")
+
+
 def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
     if access is None:
         client = db.connect(cfg)
         db.migrate(client, cfg)
         access = Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
     client, database = access.client, cfg.clickhouse.database
-    trusted = {p.strip() for p in cfg.api.trusted_proxies.split(",") if p.strip()}
+    trusted = trusted_networks(cfg.api.trusted_proxies)
     app = FastAPI(title="ALPR", version="1", description=__doc__)
 
     def client_ip(request: Request) -> str:
         peer = request.client.host if request.client else ""
-        forwarded = request.headers.get("x-forwarded-for", "")
-        return forwarded.split(",")[0].strip() if peer in trusted and forwarded else peer
+        return forwarded_client(peer, ",".join(request.headers.getlist("x-forwarded-for")), trusted)
 
     def token_of(authorization: str) -> str:
         scheme, _, token = authorization.partition(" ")
@@ -295,22 +344,8 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
                     change: Annotated[str, Path(pattern="^(disable|enable|unlock|set-role)$")],
                     role: Annotated[str, Query(max_length=32)] = "", rank: Annotated[str, Query(max_length=64)] = "",
                     ) -> UserOut:
-        with access.use(who, "manage_users", terms={"username": username, "change": change, "role": role}) as grant:
-            user = access.users.get(username)
-            if user is None:
-                raise UserError(f"no user {username}")
-            if change == "set-role":
-                check_role(role, rank, cfg.policy)
-                user = replace(user, role=role, rank=rank)
-            elif change == "unlock":
-                user = replace(user, locked=False)
-            else:
-                user = replace(user, disabled=change == "disable")
-            user = access.users.put(user)
-            if change in ("disable", "set-role"):
-                access.sessions.end_all(username)
-            grant.rows = 1
-        return _user_out(user)
+        terms = {"username": username, "change": change, "role": role}
+        return _user_out(access.change_user(who, username, change, terms, role=role, rank=rank))
 
     @app.get("/v1/roles")
     def role_table() -> list[dict]:

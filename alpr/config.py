@@ -161,7 +161,7 @@ class ApiConfig:
 
     host: str = "127.0.0.1"
     port: int = 8780
-    trusted_proxies: str = ""  # comma-separated proxy addresses whose X-Forwarded-For is believed
+    trusted_proxies: str = ""  # comma-separated proxy addresses or CIDR networks whose X-Forwarded-For is believed
 
 
 @dataclass
@@ -182,6 +182,8 @@ class PolicyConfig:
     business_hours: str = "07:00-19:00"  # local time; other accesses are flagged as after hours
     plate_lookup_alert: int = 200  # plate lookups per user and day above this are flagged
     approver_ranks: str = "watch_commander,detective_bureau_lieutenant,division_commander"
+    certification_max_years: int = 2  # how far ahead an admin may record a CLETS certification's expiry
+    purpose_min_length: int = 10  # a stated purpose has at least this many characters, with words
 
 
 @dataclass

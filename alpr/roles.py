@@ -56,15 +56,27 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def refusal(action: str, role: str, purpose: str, case_id: str) -> str | None:
+def purpose_refusal(purpose: str, min_length: int) -> str | None:
+    """Why a stated purpose says too little to be reviewed later ('.', 'x', '???'); None when it will do."""
+    text = purpose.strip()
+    if not text:
+        return "a purpose is required"
+    if not text.isprintable():
+        return "the purpose may contain printable characters only"
+    if len(text) < min_length or not any(c.isalpha() for c in text):
+        return f"the purpose must say why, in words (at least {min_length} characters)"
+    return None
+
+
+def refusal(action: str, role: str, purpose: str, case_id: str, purpose_min_length: int = 10) -> str | None:
     """Why this role may not do this action with this purpose and case; None when it may."""
     rule = ACTIONS.get(action)
     if rule is None:
         return f"unknown action {action!r}"
     if role not in rule.roles:
         return f"role {role} may not {action.replace('_', ' ')}"
-    if rule.purpose and not purpose.strip():
-        return "a purpose is required"
+    if rule.purpose and (why := purpose_refusal(purpose, purpose_min_length)):
+        return why
     if rule.case and not case_id.strip():
         return "a case number is required"
     return None

@@ -120,7 +120,7 @@ def main() -> int:
 
                 def api(i: int) -> None:
                     r = http.get("/v1/reads", headers=headers,
-                                 params={"plate": plates[i % len(plates)], "purpose": "benchmark", "case": "B-1"})
+                                 params={"plate": plates[i % len(plates)], "purpose": "API load benchmark", "case": "B-1"})
                     assert r.status_code == 200, r.text
 
                 api(0)  # warm up

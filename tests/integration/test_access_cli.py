@@ -88,17 +88,12 @@ def add_user(cli, name: str, role: str, *extra: str) -> None:
 
 
 def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_path):
-    # the first user must be an admin, and may be created without a session
-    assert cli("users", "add", "chief", "--name", "Chief", "--org", "City PD", "--role", "officer",
-               "--password-stdin", stdin=PASSWORD + "\n") == 2
+    # `users add` needs an admin's session; the first admin comes from `users bootstrap-admin` and can log on
     assert cli("users", "add", "chief", "--name", "Chief", "--org", "City PD", "--role", "admin",
-               "--password-stdin", stdin=PASSWORD + "\n") == 0
-    assert cli.login("chief") == 3  # not yet trained or certified: refused with the reason
-    assert "training not recorded" in capsys.readouterr().err
+               "--password-stdin", stdin=PASSWORD + "\n") == 3
+    assert cli("users", "bootstrap-admin", "chief", "--name", "Chief", "--org", "City PD", "--certified-until",
+               str(TODAY + timedelta(days=90)), "--password-stdin", stdin=PASSWORD + "\n") == 0
     acc = access_for(cfg)
-    from dataclasses import replace
-    acc.users.put(replace(acc.users.get("chief"), trained_at=TODAY, certified_until=TODAY + timedelta(days=90),
-                          policy_reviewed_at=TODAY))
     assert cli.login("chief") == 0
     # a weak password is refused
     assert cli("users", "add", "weak.one", "--name", "W", "--org", "City PD", "--role", "officer",
@@ -129,16 +124,16 @@ def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_pat
                   user="det.ortiz", rc=0, action="search_reads", outcome="allowed")
     assert (rec["rows"], rec["case_id"], rec["organisation"]) == (3, "26-100", "City PD")
     assert (tmp_path / "r.html").read_text().count("data:image/jpeg") == 6
-    audited("search", "7ABC123", "--purpose", "curious", user=None, rc=3, action="search_reads", outcome="denied")
+    audited("search", "7ABC123", "--purpose", "curious about it", user=None, rc=3, action="search_reads", outcome="denied")
     audited("evidence", "hold", "--case", "26-100", "--plate", "7ABC123", "--from", str(now - timedelta(days=2)),
-            "--to", str(now), "--reason", "robbery", "--purpose", "preserve", user="aud.kahn", rc=3,
+            "--to", str(now), "--reason", "robbery", "--purpose", "preserve for trial", user="aud.kahn", rc=3,
             action="hold_evidence", outcome="denied")
     audited("evidence", "hold", "--case", "26-100", "--plate", "7ABC123", "--from", str(now - timedelta(days=2)),
-            "--to", str(now), "--reason", "robbery", "--purpose", "preserve", user="det.ortiz", rc=0,
+            "--to", str(now), "--reason", "robbery", "--purpose", "preserve for trial", user="det.ortiz", rc=0,
             action="hold_evidence", outcome="allowed")
-    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "court",
+    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "discovery for court",
             user="det.ortiz", rc=3, action="export_evidence", outcome="denied")
-    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "court",
+    audited("evidence", "export", "--case", "26-100", "--out", "p.zip", "--reason", "DA", "--purpose", "discovery for court",
             user="ana.berg", rc=0, action="export_evidence", outcome="allowed")
     assert cli("evidence", "verify", "p.zip") == 0
     audited("evidence", "release", "--case", "26-100", "--purpose", "case closed", user="det.ortiz", rc=3,
@@ -146,10 +141,10 @@ def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_pat
     audited("evidence", "release", "--case", "26-100", "--purpose", "case closed", user="lt.ross", rc=0,
             action="release_evidence", outcome="allowed")
     sql = "SELECT plate, count() FROM reads WHERE plate = '7ABC123' GROUP BY plate"
-    audited("sql", sql, "--purpose", "trend", user="det.ortiz", rc=3, action="run_sql", outcome="denied")
-    rec = audited("sql", sql, "--purpose", "trend", user="ana.berg", rc=0, action="run_sql", outcome="allowed")
+    audited("sql", sql, "--purpose", "plate trend for the case", user="det.ortiz", rc=3, action="run_sql", outcome="denied")
+    rec = audited("sql", sql, "--purpose", "plate trend for the case", user="ana.berg", rc=0, action="run_sql", outcome="allowed")
     assert rec["plates"] == ["7ABC123"] and "7ABC123\t3" in capsys.readouterr().out
-    audited("sql", "SELECT * FROM system.users", "--purpose", "x", user="ana.berg", rc=2, action="run_sql",
+    audited("sql", "SELECT * FROM system.users", "--purpose", "plate trend for the case", user="ana.berg", rc=2, action="run_sql",
             outcome="error")
     audited("retention", "enforce", user="ana.berg", rc=3, action="retention_enforce", outcome="denied")
     audited("retention", "enforce", user="chief", rc=0, action="retention_enforce", outcome="allowed")
@@ -169,5 +164,5 @@ def test_users_logon_purpose_and_audit_through_the_cli(cfg, cli, capsys, tmp_pat
 
     # account changes are audited; disabling a user ends their session
     assert cli("users", "disable", "det.ortiz", user="chief") == 0
-    assert cli("search", "7ABC123", "--purpose", "x", user="det.ortiz") == 3
+    assert cli("search", "7ABC123", "--purpose", "robbery follow-up", user="det.ortiz") == 3
     assert acc.audit.verify()[1] == []

@@ -81,24 +81,24 @@ def test_search_read_image_sql_audit_and_users_over_http(server):
         "ofc.api", "search_reads", 3, "127.0.0.1", "26-9")
 
     read_id = r.json()["reads"][0]["read_id"]
-    detail = httpx.get(f"{base}/v1/reads/{read_id}", params={"purpose": "BOLO"}, headers=officer)
+    detail = httpx.get(f"{base}/v1/reads/{read_id}", params={"purpose": "BOLO follow-up"}, headers=officer)
     assert detail.status_code == 200 and detail.json()["plate"] == "7ABC123"
     assert last(access)["plates"] == ["7ABC123"]
-    img = httpx.get(f"{base}/v1/reads/{read_id}/crop.jpg", params={"purpose": "BOLO"}, headers=officer)
+    img = httpx.get(f"{base}/v1/reads/{read_id}/crop.jpg", params={"purpose": "BOLO follow-up"}, headers=officer)
     assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content.startswith(b"\xff\xd8")
-    assert httpx.get(f"{base}/v1/reads/{'f' * 32}", params={"purpose": "x"}, headers=officer).status_code == 404
+    assert httpx.get(f"{base}/v1/reads/{'f' * 32}", params={"purpose": "BOLO follow-up"}, headers=officer).status_code == 404
 
-    sql = {"sql": "SELECT plate, count() AS n FROM reads WHERE plate = '7ABC123' GROUP BY plate", "purpose": "trend"}
+    sql = {"sql": "SELECT plate, count() AS n FROM reads WHERE plate = '7ABC123' GROUP BY plate", "purpose": "plate trend for case 26-9"}
     assert httpx.post(f"{base}/v1/sql", json=sql, headers=officer).status_code == 403
     r = httpx.post(f"{base}/v1/sql", json=sql, headers=analyst)
     assert r.status_code == 200 and r.json()["rows"] == [["7ABC123", 3]]
     rec = last(access)
     assert rec["plates"] == ["7ABC123"] and "SELECT plate" in rec["terms"]
-    r = httpx.post(f"{base}/v1/sql", json={"sql": "SELECT * FROM system.tables", "purpose": "x"}, headers=analyst)
+    r = httpx.post(f"{base}/v1/sql", json={"sql": "SELECT * FROM system.tables", "purpose": "plate trend for case 26-9"}, headers=analyst)
     assert r.status_code == 400 and last(access)["outcome"] == "error"
 
-    assert httpx.get(f"{base}/v1/audit", params={"purpose": "review"}, headers=officer).status_code == 403
-    r = httpx.get(f"{base}/v1/audit", params={"purpose": "review", "plate": "7ABC123"}, headers=auditor)
+    assert httpx.get(f"{base}/v1/audit", params={"purpose": "quarterly review"}, headers=officer).status_code == 403
+    r = httpx.get(f"{base}/v1/audit", params={"purpose": "quarterly review", "plate": "7ABC123"}, headers=auditor)
     assert r.status_code == 200 and {x["username"] for x in r.json()} >= {"ofc.api", "ana.api"}
     assert last(access)["action"] == "audit_search"  # reading the access log is itself logged
 
@@ -111,12 +111,12 @@ def test_search_read_image_sql_audit_and_users_over_http(server):
     r = httpx.post(f"{base}/v1/users", json={**new, "password": PASSWORD + "x"}, headers=admin)
     assert r.status_code == 201 and "password" not in r.text
     assert httpx.post(f"{base}/v1/users/ofc.api/disable", headers=admin).status_code == 200
-    r = httpx.get(f"{base}/v1/reads", params={"plate": "7ABC123", "purpose": "x"}, headers=officer)
+    r = httpx.get(f"{base}/v1/reads", params={"plate": "7ABC123", "purpose": "BOLO follow-up"}, headers=officer)
     assert r.status_code == 401  # the disabled officer's session ended
     httpx.post(f"{base}/v1/users/ofc.api/enable", headers=admin)
 
     r = httpx.post(f"{base}/v1/logon", json={"username": "ghost", "password": "whatever-it-is"})
-    assert r.status_code == 401 and r.json()["detail"] == "unknown user or wrong password"
+    assert r.status_code == 401 and r.json()["detail"] == "unknown user or wrong password (1 of 5)"
     assert access.audit.verify()[1] == []
 
 
