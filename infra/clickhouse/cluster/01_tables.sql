@@ -189,6 +189,7 @@ CREATE TABLE IF NOT EXISTS {db}.users ON CLUSTER '{cluster}'
     password_hash       String,
     disabled            UInt8,
     locked              UInt8,
+    must_change_password UInt8 DEFAULT 0,
     trained_at          Nullable(Date),
     certified_until     Nullable(Date),
     policy_reviewed_at  Nullable(Date),
@@ -250,4 +251,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (1, '0001_reads'),
     (2, '0002_grouped_reads_images_hits_evidence'),
     (3, '0003_users_and_audit_log'),
-    (4, '0004_audit_keyed_chain');
+    (4, '0004_audit_keyed_chain'),
+    (5, '0005_users_must_change_password');

@@ -110,8 +110,9 @@ GRANT ON CLUSTER '{cluster}' SELECT ON system.query_log TO alpr_auditor;
 -- the credentials. A new users column needs adding here (the test compares the list with the
 -- table). Analysts get nothing on either table.
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.audit_log TO alpr_auditor;
-GRANT ON CLUSTER '{cluster}' SELECT(username, full_name, organisation, role, rank, disabled, locked, trained_at,
-    certified_until, policy_reviewed_at, vetted_at, waiver_signed_at, created_at, updated_at, version)
+GRANT ON CLUSTER '{cluster}' SELECT(username, full_name, organisation, role, rank, disabled, locked,
+    must_change_password, trained_at, certified_until, policy_reviewed_at, vetted_at, waiver_signed_at, created_at,
+    updated_at, version)
     ON {db}.users TO alpr_auditor;
 
 -- alpr_app: the application processes through which people reach the data (the `alpr` CLI and
