@@ -134,6 +134,12 @@ def test_the_api_believes_forwarded_for_only_from_a_trusted_proxy(services, tmp_
     assert json.loads(out.stdout) == {"xff_none": ["127.0.0.1"], "xff_proxy": ["203.0.113.9"]}
 
 
+def test_serve_refuses_a_trusted_proxy_it_cannot_read(monkeypatch, capsys):
+    monkeypatch.setenv("ALPR_API__TRUSTED_PROXIES", "127.0.0.1, proxy.local")
+    assert main(["serve", "--port", str(free_port())]) == 2
+    assert "'proxy.local' is not an IP address or network" in capsys.readouterr().err
+
+
 def test_the_cli_records_its_host_and_os_user_and_marks_ssh_client_self_reported(access, cli, monkeypatch):
     access.users.put(person("ofc.lee"))
     monkeypatch.setenv("SSH_CLIENT", "203.0.113.66 50123 22")
