@@ -23,7 +23,7 @@ import redis
 from clickhouse_connect.driver.client import Client
 
 from alpr import passwords, roles, users
-from alpr.audit import ALLOWED, DENIED, ERROR, AuditLog, AuditRecord, AuditUnavailable
+from alpr.audit import ALLOWED, DENIED, ERROR, AuditLog, AuditRecord, AuditUnavailable, KeySource
 from alpr.config import Config
 from alpr.metrics import ACCESS_DECISIONS
 from alpr.sessions import Sessions
@@ -81,7 +81,8 @@ class Access:
         self.client = client  # the database the gate guards, for the callers' own queries
         self.policy = cfg.policy
         self.users = UserStore(client, db)
-        self.audit = AuditLog(client, db, r)
+        # the chain's key lives apart from the database; the embedded defaults make one on first write
+        self.audit = AuditLog(client, db, r, KeySource(cfg.audit_key_path, create=cfg.clickhouse_url.startswith("chdb:")))
         self.sessions = Sessions(r, cfg.policy, namespace=f"alpr:{db}")
         self.redis = r
         self.failed_prefix = f"alpr:{db}:failed-logons:"

@@ -22,6 +22,7 @@ import redis
 
 from alpr import audit_report, db, passwords, roles
 from alpr.access import Access, Caller
+from alpr.audit import Checkpoint
 from alpr.cli_util import say, when
 from alpr.config import Config
 from alpr.users import User, UserError, check_new
@@ -188,13 +189,51 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
     access = open_access(cfg)
     me = caller(cfg, args)
     if args.action == "verify":
-        with access.use(me, "audit_verify") as g:
-            n, problems = access.audit.verify()
-            g.rows = n
-        for p in problems:
+        given = []
+        for path in args.checkpoint or []:
+            try:
+                given.append((path, Checkpoint.from_json(Path(path).read_text())))
+            except (OSError, ValueError) as exc:
+                say(f"error: checkpoint {path}: {exc}")
+                return 2
+        with access.use(me, "audit_verify", terms={"checkpoints": args.checkpoint or []}) as g:
+            check = access.audit.check(given)
+            g.rows = check.records
+        for p in check.problems:
             print(f"problem: {p}")
-        print(f"{n} records: " + ("chain intact" if not problems else f"{len(problems)} PROBLEMS"))
-        return 0 if not problems else 1
+        if check.legacy:
+            print(f"{check.legacy} legacy unkeyed records (written before the chain was keyed, plain SHA-256): "
+                  "the keyed records after them cover them")
+        print(f"{check.records} records, {check.checkpoints} checkpoints: "
+              + ("chain intact" if not check.problems else f"{len(check.problems)} PROBLEMS"))
+        return 0 if not check.problems else 1
+    if args.action == "checkpoint":
+        with access.use(me, "audit_checkpoint", terms={"out": args.out or ""}) as g:
+            check = access.audit.check()
+            g.rows = check.records
+            point = None if check.problems else access.audit.checkpoint(check)
+        if point is None:
+            for p in check.problems:
+                print(f"problem: {p}")
+            say("no checkpoint made: the chain has problems")
+            return 1
+        if args.out:
+            Path(args.out).write_text(point.to_json())
+            say(f"wrote the checkpoint of record {point.seq} to {args.out}: keep it apart from this system")
+        else:
+            print(point.to_json(), end="")
+        return 0
+    if args.action == "rotate-key":
+        try:
+            with access.use(me, "audit_rotate_key") as g:
+                kid = access.audit.keys.rotate()
+                g.rows = 1
+        except LookupError as exc:
+            say(f"error: {exc}")
+            return 2
+        say(f"added access-log key {kid} to {access.audit.keys.path}: it signs new records; keep the older keys, "
+            "they verify older records")
+        return 0
     if args.action == "search":
         terms = {k: str(v) for k, v in (("user", args.user), ("plate", args.plate), ("action", args.what),
                                          ("outcome", args.outcome), ("from", args.since), ("to", args.until)) if v}
@@ -213,13 +252,13 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
         else:
             for r in rows:
                 print(f"{r['seq']:>7} {r['at']:%Y-%m-%d %H:%M:%S} {r['username']:16} {r['client_ip']:15} "
-                      f"{r['action']:18} {r['outcome']:8} {r['purpose'][:30]:30} {','.join(r['plates'])} {r['reason']}")
+                      f"{r['action']:18} {r['outcome']:8} {r['purpose'][:30]:30} {','.join(r['plates'])} {r['reason']}"
+                      + (f" [{r['origin']}]" if r["origin"] else ""))
         return 0
     with access.use(me, "audit_report", terms={"from": str(args.since), "to": str(args.until)}) as g:
         report = audit_report.build(access, cfg.policy, args.since, args.until)
-        paths = audit_report.write(report, Path(args.out))
         g.rows = report["records"]
-    for p in paths:
+    for p in audit_report.write(report, Path(args.out)):  # only once the access is on record
         say(f"wrote {p}")
     return 0
 
@@ -312,7 +351,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     a = sub.add_parser("audit", help="the access log: verify the chain, search it, report on it (auditors)")
     asub = a.add_subparsers(dest="action", required=True, metavar="ACTION")
-    v = asub.add_parser("verify", help="detect changed, deleted, inserted or cut-off records")
+    v = asub.add_parser("verify", help="detect changed, deleted, inserted, re-hashed or cut-off records")
+    v.add_argument("--checkpoint", action="append", metavar="FILE",
+                   help="a checkpoint file kept apart from this system (repeatable)")
+    c = asub.add_parser("checkpoint", help="sign the chain's head and store it; keep the file it writes elsewhere")
+    c.add_argument("--out", metavar="FILE", help="write the checkpoint here (default: print it)")
+    asub.add_parser("rotate-key", help="add a new access-log key (admins); older keys stay to verify older records")
     s = asub.add_parser("search", help="search the access log")
     s.add_argument("--user")
     s.add_argument("--plate", help="accesses that named this plate")
@@ -325,7 +369,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--from", dest="since", type=when, required=True)
     r.add_argument("--to", dest="until", type=when, required=True)
     r.add_argument("--out", default="audit-report", help="folder for report.html and the CSV files")
-    for p in (v, s, r):
+    for p in (v, c, s, r):
         p.add_argument("--purpose", default="", help="why you are reading the access log (required)")
     a.set_defaults(func=cmd_audit)
 

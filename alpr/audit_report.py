@@ -65,7 +65,7 @@ SECTIONS = {
     "heavy_lookups": "Unusually many plate lookups in a day",
     "lapsing": "Certifications and policy reviews lapsing soon",
 }
-_RECORD_FIELDS = ["seq", "at", "username", "organisation", "role", "client_ip", "action", "plates", "purpose",
+_RECORD_FIELDS = ["seq", "at", "username", "organisation", "role", "client_ip", "origin", "action", "plates", "purpose",
                   "case_id", "outcome", "reason", "rows"]
 
 

@@ -74,6 +74,13 @@ class HotlistConfig:
     key_file: str = ""
 
 
+@dataclass
+class AuditConfig:
+    # HMAC-SHA256 key file for the access log's chain, kept apart from the database; empty means
+    # <data_dir>/keys/audit.key. ALPR_AUDIT_KEY (kid:base64) takes precedence over the file.
+    key_file: str = ""
+
+
 # PP-OCR text detection, the trained plate detector, or the detector first and PP-OCR where it is unsure (detectors/)
 READER_ENGINES = ("ppocr", "yolo", "cascade")
 READER_RUNTIMES = ("openvino", "openvino-f32", "onnxruntime")  # what runs the ONNX models (detectors/runtime.py)
@@ -206,6 +213,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
     hotlist: HotlistConfig = field(default_factory=HotlistConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -224,6 +232,10 @@ class Config:
     @property
     def hotlist_key_path(self) -> Path:
         return Path(self.hotlist.key_file).expanduser() if self.hotlist.key_file else self.data_path / "keys" / "hotlist.key"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit.key_file).expanduser() if self.audit.key_file else self.data_path / "keys" / "audit.key"
 
 
 SECRET_KEYS = {"kafka.sasl_password"}
@@ -277,7 +289,7 @@ def _apply(target: Any, values: Mapping[str, Any], prefix: str = "") -> None:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("ALPR_") or name in {"ALPR_CONFIG", "ALPR_HOTLIST_KEY", "ALPR_SESSION"}:
+        if not name.startswith("ALPR_") or name in {"ALPR_CONFIG", "ALPR_HOTLIST_KEY", "ALPR_AUDIT_KEY", "ALPR_SESSION"}:
             continue
         rest = name[len("ALPR_") :].lower()
         if "__" in rest:
@@ -385,6 +397,7 @@ def as_masked_dict(cfg: Config) -> dict[str, Any]:
     data = dataclasses.asdict(cfg)
     data["clickhouse"]["url"] = cfg.clickhouse_url
     data["hotlist"]["key_file"] = str(cfg.hotlist_key_path)
+    data["audit"]["key_file"] = str(cfg.audit_key_path)
     for key in SECRET_KEYS:
         section, name = key.split(".")
         if data[section][name]:

@@ -4,7 +4,9 @@ A hold is one row per case and read in ``evidence_holds`` (a release is a newer 
 ``hold = 1`` on the read, its images and hits so that neither TTL nor enforcement removes them. A
 read held by two cases stays held until both release it. A package holds the images, a manifest
 (CSV and JSON), the chain of custody and ``SHA256SUMS``; the SHA-256 of ``SHA256SUMS`` is the
-package digest, recorded in ``evidence_exports`` and printed for the custody receipt.
+package digest, recorded in ``evidence_exports`` and printed for the custody receipt. A package
+is built in memory (``package``) and written and recorded (``save``) only once its export is on
+the access log, so an export that cannot be audited leaves neither a file nor a record.
 """
 
 from __future__ import annotations
@@ -121,12 +123,29 @@ class Receipt:
     package_sha256: str
 
 
+@dataclass(frozen=True)
+class Package:
+    """A case's package, built in memory: nothing is written until the export is on the access log."""
+
+    export_id: str
+    case_id: str
+    actor: str
+    reason: str
+    at: datetime
+    reads: int
+    files: dict[str, bytes]
+
+    @property
+    def sha256(self) -> str:
+        return _sha256(self.files[SUMS])
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export(client: Client, db: str, case_id: str, actor: str, reason: str, out: Path) -> Receipt:
-    """Write the case's held reads as a zip package and record the export."""
+def package(client: Client, db: str, case_id: str, actor: str, reason: str) -> Package:
+    """The case's held reads as a package (images, manifests, custody, SHA256SUMS); writes nothing."""
     _check(case_id, reason)
     held = active_holds(client, db, case_id)
     if not held:
@@ -156,18 +175,30 @@ def export(client: Client, db: str, case_id: str, actor: str, reason: str, out: 
                    "reason": reason, "software": f"alpr {__version__}", "host": platform.node()},
     }
     files["custody.json"] = json.dumps(custody, indent=2).encode()
-    sums = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
-    files[SUMS] = sums
+    files[SUMS] = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
+    return Package(export_id, case_id, actor, reason, now, len(reads), files)
 
+
+def save(client: Client, db: str, pkg: Package, out: Path) -> Receipt:
+    """Write the package and record the export; call it once the export is on the access log. Either
+    both happen or neither: a package whose export could not be recorded is removed."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    receipt = Receipt(export_id, case_id, out, len(reads), len(files), _sha256(sums))
-    client.insert(f"{db}.evidence_exports",
-                  [[export_id, case_id, actor, now, reason, receipt.reads, receipt.files, receipt.package_sha256]],
-                  column_names=["export_id", "case_id", "exported_by", "exported_at", "reason", "reads", "files",
-                                "package_sha256"])
+    part = out.with_name(out.name + ".part")
+    try:
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, data in pkg.files.items():
+                z.writestr(name, data)
+        part.replace(out)
+        receipt = Receipt(pkg.export_id, pkg.case_id, out, pkg.reads, len(pkg.files), pkg.sha256)
+        client.insert(f"{db}.evidence_exports",
+                      [[pkg.export_id, pkg.case_id, pkg.actor, pkg.at, pkg.reason, receipt.reads, receipt.files,
+                        receipt.package_sha256]],
+                      column_names=["export_id", "case_id", "exported_by", "exported_at", "reason", "reads", "files",
+                                    "package_sha256"])
+    except BaseException:
+        part.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+        raise
     return receipt
 
 

@@ -47,6 +47,8 @@ ACTIONS: dict[str, Action] = {
     "audit_search": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_report": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_verify": Action(frozenset({AUDITOR}), lpr_data=False),
+    "audit_checkpoint": Action(frozenset({AUDITOR}), lpr_data=False),
+    "audit_rotate_key": Action(frozenset({ADMIN}), purpose=False, lpr_data=False),  # keys, not the log's contents
     "retention_report": Action(frozenset({IT_STAFF, AUDITOR, ADMIN}), purpose=False, lpr_data=False),
     "retention_enforce": Action(frozenset({IT_STAFF, ADMIN}), purpose=False, lpr_data=False),
     # accounts

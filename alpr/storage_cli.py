@@ -117,8 +117,9 @@ def cmd_evidence(cfg: Config, args: argparse.Namespace) -> int:
               "if past the retention limit")
     else:
         with access.use(me, "export_evidence", terms={"case": args.case, "out": args.out, "reason": args.reason}) as g:
-            r = evidence.export(client, d, args.case, g.user.username, args.reason, Path(args.out))
-            g.rows = r.reads
+            pkg = evidence.package(client, d, args.case, g.user.username, args.reason)
+            g.rows = pkg.reads
+        r = evidence.save(client, d, pkg, Path(args.out))  # only once the export is on the access log
         print(f"case {r.case_id}: {r.reads} reads, {r.files} files written to {r.path}\n"
               f"export id {r.export_id}\npackage digest (SHA-256 of SHA256SUMS) {r.package_sha256}")
     return 0

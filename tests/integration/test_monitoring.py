@@ -21,7 +21,7 @@ import redis
 
 from alpr import config as config_mod
 from alpr import db, stack
-from alpr.audit import AuditLog, AuditRecord
+from alpr.audit import AuditLog, AuditRecord, KeySource
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
 from alpr.domain import Box, FrameMeta, Location, PlateRead
@@ -81,7 +81,8 @@ def test_clickhouse_panels_return_rows(cfg):
     client.insert(f"{cfg.clickhouse.database}.reads", rows, column_names=READS.columns)
     client.command(f"ALTER TABLE {cfg.clickhouse.database}.reads UPDATE hold = 1 WHERE read_id = '{0:032x}'"
                    " SETTINGS mutations_sync = 2")
-    audit = AuditLog(client, cfg.clickhouse.database, redis.Redis.from_url(cfg.redis.url))
+    audit = AuditLog(client, cfg.clickhouse.database, redis.Redis.from_url(cfg.redis.url),
+                     KeySource(cfg.audit_key_path, create=True))
     for outcome, purpose in (("allowed", "patrol"), ("denied", "")):
         audit.write(AuditRecord(username="ofc.a", action="search_reads", outcome=outcome, purpose=purpose,
                                 reason="" if purpose else "a purpose is required", plates=("ABC1234",)))

@@ -121,7 +121,7 @@ def test_evidence_package_exports_and_verifies_and_detects_tampering(client, cfg
     assert sorted(held) == sorted(r.read_id for r in reads)
 
     pkg = tmp_path / "case.zip"
-    receipt = evidence.export(client, d, "2026-000123", "det.smith", "court: People v. Doe", pkg)
+    receipt = evidence.save(client, d, evidence.package(client, d, "2026-000123", "det.smith", "court: People v. Doe"), pkg)
     assert receipt.reads == 3 and receipt.files == 3 * 2 + 4
     check = evidence.verify(pkg, evidence.recorded_digest(client, d, pkg))
     assert check.ok and check.package_sha256 == receipt.package_sha256

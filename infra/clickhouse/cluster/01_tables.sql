@@ -202,16 +202,17 @@ CREATE TABLE IF NOT EXISTS {db}.users ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/users', '{replica}', version)
 ORDER BY username;
 
--- The audit log (0003): every access decision and account event, append-only and hash-chained
--- (hash = SHA-256 of the previous hash and the record, alpr.audit), no TTL. A full copy, not
--- sharded, because it is one chain with one global sequence: the application numbers the records
--- under a Redis lock, and each record's hash covers the one before it. Sharded, the chain would be
--- scattered over the shards and only a cross-shard merge by seq could check it; as a full copy
--- every node holds the whole chain and can verify it on its own, and a tampered replica stands out
--- against the others. It is small (one row of text per decision, far less than the reads it
--- describes), so a copy per node costs little. A replica that lags shows a chain cut short until it
--- catches up (SYSTEM SYNC REPLICA first when verifying). Nobody may change or remove a record:
--- 02_access.sql grants the application INSERT and SELECT only, and revokes the rest from alpr_admin.
+-- The audit log (0003, 0004): every access decision and account event, append-only and hash-chained
+-- (hash = HMAC-SHA256, under the key named by key_id, of the previous hash and the record;
+-- alpr.audit), no TTL. A full copy, not sharded, because it is one chain with one global sequence:
+-- the application numbers the records under a Redis lock, and each record's hash covers the one
+-- before it. Sharded, the chain would be scattered over the shards and only a cross-shard merge by
+-- seq could check it; as a full copy every node holds the whole chain and can verify it on its own,
+-- and a tampered replica stands out against the others. It is small (one row of text per decision,
+-- far less than the reads it describes), so a copy per node costs little. A replica that lags shows
+-- a chain cut short until it catches up (SYSTEM SYNC REPLICA first when verifying). Nobody may
+-- change or remove a record: 02_access.sql grants the application INSERT and SELECT only, and
+-- revokes the rest from alpr_admin.
 CREATE TABLE IF NOT EXISTS {db}.audit_log ON CLUSTER '{cluster}'
 (
     seq           UInt64,
@@ -229,11 +230,25 @@ CREATE TABLE IF NOT EXISTS {db}.audit_log ON CLUSTER '{cluster}'
     outcome       LowCardinality(String),
     reason        String,
     rows          UInt64,
+    key_id        String,
     prev_hash     String,
     hash          String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/audit_log', '{replica}')
 ORDER BY seq;
+
+-- Signed checkpoints of the audit chain's head (0004, `alpr audit checkpoint`): a full copy beside
+-- the log it vouches for. Auditors keep each one outside the database as well.
+CREATE TABLE IF NOT EXISTS {db}.audit_checkpoints ON CLUSTER '{cluster}'
+(
+    seq        UInt64,
+    hash       String,
+    at         DateTime64(3, 'UTC'),
+    key_id     String,
+    signature  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/audit_checkpoints', '{replica}')
+ORDER BY (seq, at);
 
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The

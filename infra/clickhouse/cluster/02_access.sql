@@ -110,6 +110,7 @@ GRANT ON CLUSTER '{cluster}' SELECT ON system.query_log TO alpr_auditor;
 -- the credentials. A new users column needs adding here (the test compares the list with the
 -- table). Analysts get nothing on either table.
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.audit_log TO alpr_auditor;
+GRANT ON CLUSTER '{cluster}' SELECT ON {db}.audit_checkpoints TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT(username, full_name, organisation, role, rank, disabled, locked,
     must_change_password, trained_at, certified_until, policy_reviewed_at, vetted_at, waiver_signed_at, created_at,
     updated_at, version)
@@ -147,6 +148,7 @@ GRANT ON CLUSTER '{cluster}' CLUSTER ON *.* TO alpr_app;
 -- or remove a record it wrote. users includes password_hash: the application checks passwords.
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.users TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.audit_log TO alpr_app;
+GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.audit_checkpoints TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_holds TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_exports TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.retention_runs TO alpr_app;
