@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from alpr.plates import parse_layouts
 
@@ -230,6 +230,11 @@ class Config:
         return self.clickhouse.url or f"chdb://{self.data_path / 'clickhouse'}"
 
     @property
+    def redis_password_path(self) -> Path:
+        """The local Redis's password, written 0600 by `alpr stack up` for this data directory."""
+        return self.data_path / "keys" / "redis.password"
+
+    @property
     def hotlist_key_path(self) -> Path:
         return Path(self.hotlist.key_file).expanduser() if self.hotlist.key_file else self.data_path / "keys" / "hotlist.key"
 
@@ -364,6 +369,31 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+
+
+def with_redis_password(url: str, password: str) -> str:
+    """The Redis URL authenticating with this password (as the default user)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"))
+
+
+def _local_redis_password(cfg: Config) -> None:
+    """Give a loopback redis:// URL that names no credentials the password `alpr stack up` generated
+    for this data directory, so every client of the local Redis authenticates and no setting holds it."""
+    parts = urlsplit(cfg.redis.url)
+    if parts.scheme != "redis" or parts.hostname not in LOOPBACK or "@" in parts.netloc:
+        return
+    try:
+        password = cfg.redis_password_path.read_text().strip()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"redis.url: cannot read the local Redis password {cfg.redis_password_path}: {exc.strerror}")
+    if password:
+        cfg.redis.url = with_redis_password(cfg.redis.url, password)
+
+
 def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Build the effective configuration; raise ConfigError naming the bad key."""
     environ = os.environ if environ is None else environ
@@ -381,6 +411,7 @@ def load(path: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
         _apply(cfg, _env_overrides(environ))
     except ConfigError as exc:
         raise ConfigError(f"{exc} (from environment ALPR_*)") from exc
+    _local_redis_password(cfg)
     return validate(cfg)
 
 

@@ -3,13 +3,19 @@
 Each service has a pid file and a log under ``<data_dir>/run`` and ``<data_dir>/logs``.
 ``down`` stops only processes whose pid file this module wrote and whose command line is still
 that service, so it never kills a stranger that reused the pid. Endpoints that are not on this
-machine are left alone: production points the configuration at its own Kafka and Redis.
+machine are left alone: production points the configuration at its own Kafka and Redis
+(infra/redis/README.md: TLS and ACL users).
+
+The local Redis requires a password, generated once into ``<data_dir>/keys/redis.password``
+(0600) and given to redis-server on its standard input, never on its command line (visible to
+every user in ps); ``config.load`` gives it to every client of that Redis.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,15 +25,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 
-from alpr.config import Config
+from alpr.config import LOOPBACK, Config, with_redis_password
 from alpr.kafka import broker_ready
 
 ALERT_RULES = Path(__file__).resolve().parent.parent / "infra" / "prometheus" / "alerts.yml"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
 class StackError(RuntimeError):
@@ -74,6 +79,7 @@ class Service:
     args: Callable[[Config, str, int], list[str]]
     healthy: Callable[[Config], bool]
     config_key: str
+    stdin: Callable[[Config], bytes] | None = None  # configuration fed on standard input (secrets)
 
 
 def _tansu_args(cfg: Config, host: str, port: int) -> list[str]:
@@ -84,8 +90,31 @@ def _tansu_args(cfg: Config, host: str, port: int) -> list[str]:
 def _redis_args(cfg: Config, host: str, port: int) -> list[str]:
     data = cfg.data_path / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    return ["--bind", host, "--port", str(port), "--dir", str(data), "--save", "60 1", "--appendonly", "no",
-            "--protected-mode", "yes", "--daemonize", "no"]
+    return ["-", "--bind", host, "--port", str(port), "--dir", str(data), "--save", "60 1", "--appendonly", "no",
+            "--protected-mode", "yes", "--daemonize", "no"]  # "-": the rest of the configuration on stdin
+
+
+def redis_password(cfg: Config) -> str:
+    """The local Redis's password: the one the URL names, else this data directory's, made on first use
+    (0600, like the hot-list key)."""
+    named = urlsplit(cfg.redis.url).password
+    if named:
+        return unquote(named)
+    path = cfg.redis_password_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def _redis_stdin(cfg: Config) -> bytes:
+    """requirepass for redis-server, and the cfg it was given updated so its clients authenticate."""
+    password = redis_password(cfg)
+    if "@" not in urlsplit(cfg.redis.url).netloc:
+        cfg.redis.url = with_redis_password(cfg.redis.url, password)
+    return f"requirepass {password}\n".encode()
 
 
 def _redis_healthy(cfg: Config) -> bool:
@@ -141,7 +170,7 @@ def services(cfg: Config, monitoring: bool = False) -> list[Service]:
         Service("kafka", k_host, int(k_port), k_host in LOOPBACK and "," not in cfg.kafka.bootstrap_servers,
                 tansu_binary, _tansu_args, lambda c: broker_ready(c, 1.0), "kafka.bootstrap_servers"),
         Service("redis", r_host, r.port or 6379, r.scheme == "redis" and r_host in LOOPBACK,
-                redis_binary, _redis_args, _redis_healthy, "redis.url"),
+                redis_binary, _redis_args, _redis_healthy, "redis.url", _redis_stdin),
     ] + ([Service("prometheus", "127.0.0.1", cfg.monitoring.prometheus_port, True, prometheus_binary,
                   _prometheus_args, _prometheus_healthy, "monitoring.prometheus_port")] if monitoring else [])
 
@@ -195,9 +224,14 @@ def up(cfg: Config, timeout_s: float = 20.0, monitoring: bool = False) -> list[s
         log_path = _log_file(cfg, svc)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         _pid_file(cfg, svc).parent.mkdir(parents=True, exist_ok=True)
+        secret_conf = svc.stdin(cfg) if svc.stdin else None
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([str(binary), *svc.args(cfg, svc.host, svc.port)], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.PIPE if secret_conf else subprocess.DEVNULL,
+                                    start_new_session=True)
+        if secret_conf:
+            with proc.stdin:
+                proc.stdin.write(secret_conf)
         _pid_file(cfg, svc).write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + timeout_s
         while not svc.healthy(cfg):
