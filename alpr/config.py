@@ -389,7 +389,7 @@ def _local_redis_password(cfg: Config) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise ConfigError(f"redis.url: cannot read the local Redis password {cfg.redis_password_path}: {exc.strerror}")
+        raise ConfigError(f"redis.url: cannot read the local Redis password {cfg.redis_password_path}: {exc.strerror}") from None
     if password:
         cfg.redis.url = with_redis_password(cfg.redis.url, password)
 
