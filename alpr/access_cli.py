@@ -22,7 +22,7 @@ import redis
 
 from alpr import audit_report, db, passwords, roles
 from alpr.access import Access, Caller
-from alpr.audit import Checkpoint
+from alpr.audit import AuditRecord, Checkpoint
 from alpr.cli_util import say, when
 from alpr.config import Config
 from alpr.users import User, UserError, check_new
@@ -224,6 +224,15 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
             print(point.to_json(), end="")
         return 0
     if args.action == "rotate-key":
+        keys = access.audit.keys
+        if not keys.load().current:
+            # the first key needs no session: without it no logon can be recorded, so none could be had
+            kid = keys.rotate()
+            access.audit.write(AuditRecord(username=f"local:{getpass.getuser()}", action="audit_rotate_key",
+                                           outcome="allowed", reason="first key", client_ip=me.client_ip,
+                                           origin=origin()))
+            say(f"created the first access-log key {kid} in {keys.path}: keep a copy apart from the database")
+            return 0
         try:
             with access.use(me, "audit_rotate_key") as g:
                 kid = access.audit.keys.rotate()

@@ -10,17 +10,20 @@ handed to the auditor as a file to keep elsewhere.
 
 What this guarantees: someone who can write to the database but does not hold the key cannot
 change, delete, insert or reorder a record without `verify` reporting it, even if they recompute
-every later hash and move the heads; nor can they forge a checkpoint. Someone who holds the key
-can rewrite the chain, but not before a checkpoint an auditor kept outside the database (`verify
---checkpoint FILE`), nor below one still stored unless they forge that as well. Records written
+every later hash and move the heads, nor forge a checkpoint. Someone who holds the key can rewrite
+the chain and the stored checkpoints, but not the checkpoint files auditors keep outside the
+database: `verify --checkpoint FILE` catches any rewrite up to such a checkpoint. Records written
 before the chain was keyed (no key id) verify with the old plain SHA-256 and are reported as
 legacy; the first keyed record covers their last hash, so they are as safe as the records after
-them, and an unkeyed record after a keyed one is a problem.
+them. An unkeyed record after a keyed one, or a chain with a key but no keyed record, is a problem
+(a downgrade). A Redis restored from an older snapshot changes nothing: the sequence comes from
+the table.
 
 What it does not: records cut off the end after the last checkpoint go unnoticed unless the Redis
-head still names them; a record that was never written (the writer refused the access) leaves no
-trace, which is why a failed write refuses the access (``AuditUnavailable``); and whoever holds
-the key and every checkpoint can rewrite everything.
+head still names them; an access whose record was never written leaves no trace, which is why a
+failed write refuses the access (``AuditUnavailable``); a lost key leaves its records unverifiable
+(keep a copy apart from the database); and whoever holds the key and every checkpoint file can
+rewrite everything.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import json
 import logging
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -50,6 +53,8 @@ GENESIS = "0" * 64
 ALLOWED, DENIED, ERROR = "allowed", "denied", "error"
 KEY_ENV = "ALPR_AUDIT_KEY"
 _REDIS_HEAD = "the head kept in Redis"
+_QUORUM_WRITE = {"insert_quorum": "auto"}  # a majority of replicas (no-op on one server)
+_CONSISTENT_READ = {"select_sequential_consistency": 1}  # every quorum-written record (no-op on one server)
 
 
 class AuditUnavailable(RuntimeError):
@@ -89,9 +94,6 @@ class AuditKeys:
 
     def __repr__(self) -> str:  # never print key material
         return f"AuditKeys(current={self.current!r}, keys={sorted(self._keys)})"
-
-    def __contains__(self, kid: str) -> bool:
-        return kid in self._keys
 
     @classmethod
     def parse(cls, text: str) -> "AuditKeys":
@@ -144,7 +146,8 @@ class KeySource:
             text = self.path.read_text()
         keys = AuditKeys.parse(text)
         if for_writing and not keys.current:
-            raise LookupError(f"no access-log key: create {self.path} with `alpr audit rotate-key` or set {KEY_ENV}")
+            raise LookupError(f"no access-log key: create {self.path} with `alpr audit rotate-key` on this host, "
+                              f"or set {KEY_ENV}")
         return keys
 
     def rotate(self) -> str:
@@ -242,8 +245,11 @@ class AuditLog:
         self.lock_key = f"alpr:audit:{db}:lock"
 
     def _head(self) -> tuple[int, str]:
-        """The last record's sequence number and hash, from the table: the one source of truth."""
-        rows = self.client.query(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1").result_rows
+        """The last record's sequence number and hash, from the table: the one source of truth. On a
+        cluster, every record is written with a quorum and read back with sequential consistency,
+        so the next writer sees it whichever replica it asks."""
+        rows = self.client.query(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1",
+                                 settings=_CONSISTENT_READ).result_rows
         return (rows[0][0], rows[0][1]) if rows else (0, GENESIS)
 
     def write(self, record: AuditRecord) -> int:
@@ -260,11 +266,13 @@ class AuditLog:
                 # one-row INSERT ... VALUES with bound values: the quickest way to write one record
                 self.client.command(
                     f"INSERT INTO {self.table} ({', '.join(values)}) VALUES ({', '.join(f'%({k})s' for k in values)})",
-                    parameters=values)
+                    parameters=values, settings=_QUORUM_WRITE)
                 self.redis.set(self.head_key, f"{seq}:{h}")
                 return seq
         except Exception as exc:
             AUDIT_WRITE_FAILURES.inc()
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            log.error("audit record not written: %s: %s", type(exc).__name__, reason)  # the operator's why
             raise AuditUnavailable(f"audit log unavailable ({type(exc).__name__}): access refused") from exc
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -278,9 +286,9 @@ class AuditLog:
             raise ValueError("the chain has problems: a checkpoint would cover them")
         keys = self.keys.load(for_writing=True)
         now = datetime.now(timezone.utc)
-        cp = Checkpoint(check.last_seq, check.last_hash, now.replace(microsecond=now.microsecond // 1000 * 1000),
-                        keys.current)
-        cp = Checkpoint(cp.seq, cp.hash, cp.at, cp.key_id, keys.mac(cp.key_id, cp.body()) or "")
+        unsigned = Checkpoint(check.last_seq, check.last_hash,
+                              now.replace(microsecond=now.microsecond // 1000 * 1000), keys.current)
+        cp = replace(unsigned, signature=keys.mac(keys.current, unsigned.body()) or "")
         self.client.insert(self.checkpoint_table, [[cp.seq, cp.hash, cp.at, cp.key_id, cp.signature]],
                            column_names=["seq", "hash", "at", "key_id", "signature"])
         return cp

@@ -18,7 +18,7 @@ import redis
 
 from alpr import audit, db, evidence
 from alpr.access import Access
-from alpr.audit import AuditRecord
+from alpr.audit import AuditLog, AuditRecord, AuditUnavailable, KeySource
 from alpr.cli import main
 from alpr.config import Config
 from alpr.stack import free_port, redis_binary
@@ -77,9 +77,10 @@ def forge(access: Access, start: int, rehash, key_id: str | None = None) -> list
     return access.audit.verify()[1]
 
 
-def test_a_rewrite_re_hashed_without_the_key_is_caught(keyed):
+def test_a_rewrite_re_hashed_without_the_key_is_caught(keyed, caplog):
     access = open_access(keyed)
     write(access, 6)
+    assert f"created the access-log key {keyed.audit.key_file}" in caplog.text  # the embedded defaults make one
     assert access.audit.verify() == (6, [])
     columns, original = table_rows(access)
     kid = original[0]["key_id"]
@@ -280,3 +281,23 @@ def test_exports_and_reports_leave_nothing_when_the_audit_record_cannot_be_writt
         assert cli(analyst, *argv, "--purpose", "robbery follow-up on the plate", "--case", "26-100") == 3
     assert cli(auditor, "audit", "search", "--csv", "a.csv", "--purpose", PURPOSE) == 3
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".csv", ".html")]
+
+
+def test_where_no_key_may_be_made_writes_are_refused_until_one_is(keyed, cli, caplog):
+    """A server deployment gets no key by surprise: writes are refused, with the reason logged, and
+    the operator makes the first key on the host, without a session (no logon could be recorded)."""
+    access = open_access(keyed)
+    key_file = Path(keyed.audit.key_file)
+    strict = AuditLog(access.client, keyed.clickhouse.database, access.redis, KeySource(key_file, environ={}))
+    record = AuditRecord(username="ofc.lee", action="search_reads", outcome="allowed", purpose="patrol follow-up")
+    with pytest.raises(AuditUnavailable):
+        strict.write(record)
+    assert "alpr audit rotate-key" in caplog.text and not key_file.exists()
+
+    assert cli("no-session", "audit", "rotate-key") == 0
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    strict.write(record)
+    first = table_rows(access)[1][0]
+    assert first["action"] == "audit_rotate_key" and first["username"].startswith("local:") and first["key_id"]
+    assert strict.verify() == (2, [])
+    assert cli("no-session", "audit", "rotate-key") == 3  # from the second key on, an admin's session
