@@ -20,7 +20,7 @@ from pathlib import Path
 import redis
 
 from alpr.access import Grant
-from alpr.cli_util import say, when
+from alpr.cli_util import Exit, say, when
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.hotlist import HotlistStore, NewEntry
@@ -75,22 +75,22 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         say(f"error: {path} is not a file")
-        return 2
+        return Exit.USAGE
     data = path.read_bytes()
     try:
         lines = _progress(lines_of(decode(data, args.encoding)), path.name)
     except FileError as exc:
         say(f"error: {path.name}: {exc}; list {args.list!r} left unchanged")
-        return 2
+        return Exit.USAGE
     except LookupError:
         say(f"error: unknown encoding {args.encoding!r}")
-        return 2
+        return Exit.USAGE
     if args.format == "csv":
         try:
             mapping = dict(_pairs(args.map, "--map")) if args.map else None
         except ValueError as exc:
             say(f"error: {exc}")
-            return 2
+            return Exit.USAGE
         parsed = parse_csv(lines, mapping)
     else:
         parsed = parse_state_feed(lines)
@@ -98,10 +98,10 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
                              "altered": parsed.altered}, args.report)
     if not parsed.entries:
         say(f"error: no valid entries in {path}; list {args.list!r} left unchanged")
-        return 1
+        return Exit.FAILED
     if parsed.errors and args.strict:
         say(f"error: {len(parsed.errors)} bad rows and --strict; list {args.list!r} left unchanged")
-        return 1
+        return Exit.FAILED
     store = _store(cfg, True)
     skipped = len(parsed.errors) + len(parsed.expired)
     terms = {"list": args.list, "file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "rows": parsed.rows,
@@ -115,7 +115,7 @@ def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     print(json.dumps(summary) if args.json else
           f"{args.list}: loaded {n} entries from {parsed.rows} rows, skipped {skipped}, "
           f"altered {len(parsed.altered)}, in {summary['seconds']} s (the list was replaced as a whole)")
-    return 0
+    return Exit.OK
 
 
 def _pairs(items: Iterable[str], option: str) -> Iterator[tuple[str, str]]:
@@ -134,10 +134,10 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
         expires = when(args.expires) if args.expires else None
     except ValueError as exc:
         say(f"error: {exc}")
-        return 2
+        return Exit.USAGE
     if expires is not None and expires <= datetime.now(timezone.utc):
         say(f"error: --expires {args.expires} has already passed")
-        return 2
+        return Exit.USAGE
     store = _store(cfg, True)
     terms = {"list": args.list, "plate": plate, "fields": sorted(fields), "expires": args.expires or ""}
     with _gate(cfg, args, "add_hotlist_entry", terms, [plate]) as grant:
@@ -145,7 +145,7 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
         grant.terms["entry_id"] = entry_id
         grant.rows = 1
     print(f"added {plate} to {args.list} as entry {entry_id}")
-    return 0
+    return Exit.OK
 
 
 def _plate_arg(text: str) -> str:
@@ -161,7 +161,7 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
         plate = _plate_arg(args.plate)
     except ValueError as exc:
         say(f"error: {exc}")
-        return 2
+        return Exit.USAGE
     store = _store(cfg, False)
     with _gate(cfg, args, "edit_hotlist", {"list": args.list, "plate": plate, "entry_id": args.entry or ""},
                [plate]) as grant:
@@ -170,7 +170,7 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
         grant.rows = len(removed)
     n = len(removed)
     print(f"removed {n} entr{'y' if n == 1 else 'ies'} for {plate} from {args.list}")
-    return 0 if n else 1
+    return Exit.OK if n else Exit.FAILED
 
 
 def cmd_show(cfg: Config, args: argparse.Namespace) -> int:
@@ -185,23 +185,23 @@ def cmd_show(cfg: Config, args: argparse.Namespace) -> int:
         grant.rows = len(rows)
     if not rows:
         print(f"{args.plate} is not on {args.list}")
-        return 1
+        return Exit.FAILED
     print(json.dumps(rows, indent=2))
-    return 0
+    return Exit.OK
 
 
 def cmd_lists(cfg: Config, args: argparse.Namespace) -> int:
     lists = _store(cfg, False).lists()
     if args.json:
         print(json.dumps(lists))
-        return 0
+        return Exit.OK
     now = datetime.now(timezone.utc)
     for name, meta in lists.items():
         age = (now - datetime.fromisoformat(meta["refreshed_at"])).total_seconds() / 3600 if "refreshed_at" in meta else None
         print(f"{name:16} {meta.get('entries', '?'):>9} entries  "
               + (f"refreshed {age:.1f} h ago" if age is not None else "never refreshed")
               + (f"  from {meta['source']}" if meta.get("source") else ""))
-    return 0
+    return Exit.OK
 
 
 def cmd_expire(cfg: Config, args: argparse.Namespace) -> int:
@@ -210,28 +210,28 @@ def cmd_expire(cfg: Config, args: argparse.Namespace) -> int:
         with _gate(cfg, args, "edit_hotlist", {"sweep": True}) as grant:
             grant.rows = store.sweep_expired()
         print(f"removed {grant.rows} expired entries")
-        return 0
+        return Exit.OK
     if not (args.list and args.plate and args.entry and args.at):
         say("error: give --list, --plate, --entry and --at, or --sweep")
-        return 2
+        return Exit.USAGE
     try:
         plate, at = _plate_arg(args.plate), when(args.at)
     except ValueError as exc:
         say(f"error: {exc}")
-        return 2
+        return Exit.USAGE
     terms = {"list": args.list, "plate": plate, "entry_id": args.entry, "at": at.isoformat()}
     with _gate(cfg, args, "edit_hotlist", terms, [plate]) as grant:
         ok = store.set_expiry(args.list, plate, args.entry, at)
         grant.rows = int(ok)
     print(f"entry {args.entry} ends at {args.at}" if ok else f"no entry {args.entry} for {plate} on {args.list}")
-    return 0 if ok else 1
+    return Exit.OK if ok else Exit.FAILED
 
 
 def cmd_keygen(cfg: Config, args: argparse.Namespace) -> int:
     with _gate(cfg, args, "manage_hotlist_keys", {"command": "keygen"}) as grant:
         grant.terms["key_id"] = kid = generate_key_file(cfg.hotlist_key_path)
     print(f"added key {kid} to {cfg.hotlist_key_path}; new entries are sealed with it")
-    return 0
+    return Exit.OK
 
 
 def cmd_rotate(cfg: Config, args: argparse.Namespace) -> int:
@@ -240,7 +240,7 @@ def cmd_rotate(cfg: Config, args: argparse.Namespace) -> int:
         grant.rows = n = _store(cfg, True).rotate()
     print(f"re-encrypted {n} entries with new key {kid}; older keys in {cfg.hotlist_key_path} are no longer "
           "needed by Redis and can be retired once backups made with them have expired")
-    return 0
+    return Exit.OK
 
 
 def cmd_skip(cfg: Config, args: argparse.Namespace) -> int:
@@ -250,10 +250,10 @@ def cmd_skip(cfg: Config, args: argparse.Namespace) -> int:
             plates = sorted({_plate_arg(p) for p in args.plates})
         except ValueError as exc:
             say(f"error: {exc}")
-            return 2
+            return Exit.USAGE
         if not plates:
             say(f"error: give the plates to {args.action}")
-            return 2
+            return Exit.USAGE
         with _gate(cfg, args, "edit_skip_list", {"list": "skip", "change": args.action, "plates": plates},
                    plates) as grant:
             if args.action == "add":
@@ -262,8 +262,8 @@ def cmd_skip(cfg: Config, args: argparse.Namespace) -> int:
                 store.unskip(plates)
             grant.rows = len(plates)
     for plate, added in store.skipped_by().items():
-        print(f"{plate:12} " + (f"added by {added['added_by']} at {added['added_at']}" if added["added_at"] else ""))
-    return 0
+        print(f"{plate:12} added by {added['added_by']} at {added['added_at']}" if added["added_at"] else plate)
+    return Exit.OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
