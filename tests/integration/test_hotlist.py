@@ -161,3 +161,17 @@ def test_rotation_keeps_an_entry_added_during_the_rewrite(store, cfg, tmp_path):
     assert [m.entry.entry_id for m in found["LATE999"]] == raced
     assert {m.entry.sealed["kid"] for ms in found.values() for m in ms} == {new_kid}
     assert store.lists()["stolen"]["entries"] == "11"
+
+
+def test_entries_and_skipped_plates_keep_who_added_them_and_when(store):
+    before = int(datetime.now(timezone.utc).timestamp())
+    store.replace("stolen", [NewEntry("ABC123", {"case": "C1"})], by="adm.lee")
+    bolo = store.add("stolen", NewEntry("ABC123", {"case": "C2"}), by="disp.kim")
+    assert sorted((f["case"], a["added_by"]) for _, f, a in store.show("stolen", "ABC123")) == [
+        ("C1", "adm.lee"), ("C2", "disp.kim")]
+    assert all(datetime.fromisoformat(a["added_at"]).timestamp() >= before for _, _, a in store.show("stolen", "ABC123"))
+    store.skip(["000"], by="apr.ng")
+    assert store.skipped_by()["000"]["added_by"] == "apr.ng"
+    assert store.remove("stolen", "ABC123", bolo) == [bolo]  # the ids that went, for the audit record
+    store.unskip(["000"])
+    assert store.skipped_by() == {} and not store.redis.hlen("alpr:skiplist-added")
