@@ -183,12 +183,13 @@ def save(client: Client, db: str, pkg: Package, out: Path) -> Receipt:
     """Write the package and record the export; call it once the export is on the access log. Either
     both happen or neither: a package whose export could not be recorded is removed."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
+    part, placed = out.with_name(out.name + ".part"), False
     try:
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for name, data in pkg.files.items():
                 z.writestr(name, data)
         part.replace(out)
+        placed = True
         receipt = Receipt(pkg.export_id, pkg.case_id, out, pkg.reads, len(pkg.files), pkg.sha256)
         client.insert(f"{db}.evidence_exports",
                       [[pkg.export_id, pkg.case_id, pkg.actor, pkg.at, pkg.reason, receipt.reads, receipt.files,
@@ -197,7 +198,8 @@ def save(client: Client, db: str, pkg: Package, out: Path) -> Receipt:
                                     "package_sha256"])
     except BaseException:
         part.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
+        if placed:  # only the file this export wrote, never one it did not get to replace
+            out.unlink(missing_ok=True)
         raise
     return receipt
 

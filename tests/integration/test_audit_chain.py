@@ -301,3 +301,20 @@ def test_where_no_key_may_be_made_writes_are_refused_until_one_is(keyed, cli, ca
     assert first["action"] == "audit_rotate_key" and first["username"].startswith("local:") and first["key_id"]
     assert strict.verify() == (2, [])
     assert cli("no-session", "audit", "rotate-key") == 3  # from the second key on, an admin's session
+
+
+def test_an_export_that_cannot_be_recorded_leaves_no_package(keyed, cli, tmp_path):
+    """The other half of fail-closed exports: audited, but the export record cannot be written."""
+    d = keyed.clickhouse.database
+    access = open_access(keyed)
+    now = datetime.now(timezone.utc)
+    store(access.client, keyed, [make_read("7EVD124", now - timedelta(hours=1))])
+    evidence.hold(access.client, d, "26-101", "det.ortiz", "robbery", plate="7EVD124",
+                  since=now - timedelta(days=1), until=now + timedelta(hours=1))
+    analyst = logged_on(keyed, "ana.berg", "analyst")
+    access.client.command(f"ALTER TABLE {d}.evidence_exports ADD CONSTRAINT refuse_writes CHECK 0")
+    out = tmp_path / "case.zip"
+    assert cli(analyst, "evidence", "export", "--case", "26-101", "--out", str(out), "--reason", "DA request",
+               "--purpose", "court filing for the robbery case") not in (0, 3)
+    assert not list(tmp_path.glob("case.zip*"))
+    assert access.audit.search(action="export_evidence")[0]["outcome"] == "allowed"  # the attempt is on record
