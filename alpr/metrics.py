@@ -42,6 +42,13 @@ PASSES_DROPPED = Counter("alpr_passes_dropped_total",
 GROUP_FRAMES = Histogram("alpr_group_frames", "Frames per stored vehicle pass", buckets=(1, 2, 3, 5, 8, 13, 21))
 
 REPLAYS_SKIPPED = Counter("alpr_kafka_replays_skipped_total", "Messages not sent again after a restart", ["topic"])
+RESUME_RESETS = Counter("alpr_kafka_resume_resets_total",
+                        "Partitions read again from the start: the broker no longer held the resume offset", ["topic"])
+
+# Dependencies the flow waits for instead of crashing (see alpr.retry).
+DEPENDENCY_UP = Gauge("alpr_dependency_up", "1 while the service answers, 0 while the flow waits for it", ["service"])
+DEPENDENCY_RETRIES = Counter("alpr_dependency_retries_total", "Calls retried because the service was unavailable",
+                             ["service"])
 
 # Access control and audit (the API and CLI processes).
 AUDIT_WRITE_FAILURES = Counter("alpr_audit_write_failures_total", "Accesses refused because the audit record could not be written")
