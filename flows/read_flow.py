@@ -32,7 +32,7 @@ from bytewax.operators import StatefulBatchLogic
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
-from alpr import db, frames, kafka, metrics
+from alpr import db, frames, kafka, metrics, retry
 from alpr.config import Config, FlowConfig
 from alpr.domain import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.grouping import CameraGroups
@@ -76,10 +76,14 @@ class Frame:
 
 
 def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
+    """Never raises: a message that made this step crash would crash it again after every restart."""
     try:
         meta, jpeg = frames.parse(msg.key, msg.value, msg.headers)
     except frames.FrameError as exc:
         return Rejected(msg, "validate", exc.reason, exc.detail)
+    except Exception as exc:  # a check that missed a case: dead-letter the message, keep the flow
+        log.exception("frame validation failed unexpectedly at %s/%s/%s", msg.topic, msg.partition, msg.offset)
+        return Rejected(msg, "validate", "invalid", retry.brief(exc))
     metrics.LAST_FRAME.labels(meta.camera_id).set(meta.captured_at.timestamp())
     return Frame(msg, meta, jpeg)
 
