@@ -7,6 +7,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from alpr.config import Config
 
+MESSAGE_MAX_BYTES = 8 * 1024 * 1024  # the producers' message.max.bytes: a frame is far smaller
+
 
 def producer_config(cfg: Config) -> dict[str, object]:
     """Idempotent, acknowledged writes: a retried send is never stored twice."""
@@ -15,7 +17,7 @@ def producer_config(cfg: Config) -> dict[str, object]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "message.max.bytes": 8 * 1024 * 1024,
+        "message.max.bytes": MESSAGE_MAX_BYTES,
     }
 
 

@@ -11,6 +11,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 
 from alpr.domain import Hit
+from alpr.kafka import MESSAGE_MAX_BYTES
 from alpr.metrics import REPLAYS_SKIPPED
 
 HIT_SCHEMA = "alpr.hit/1"
@@ -48,18 +49,39 @@ def hit_message(hit: Hit, topic: str, database: str) -> KafkaSinkMessage[bytes, 
     )
 
 
+# Room left under the producer's message.max.bytes for librdkafka's per-message and per-header overhead.
+SIZE_MARGIN = 16 * 1024
+
+
+def message_size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]]) -> int:
+    """Bytes a message counts against message.max.bytes, give or take the margin."""
+    return len(key or b"") + len(value or b"") + sum(len(k.encode()) + len(v or b"") for k, v in headers)
+
+
 def dead_letter_message(
-    msg: KafkaSourceMessage, topic: str, stage: str, reason: str, detail: str
+    msg: KafkaSourceMessage, topic: str, stage: str, reason: str, detail: str, max_bytes: int = MESSAGE_MAX_BYTES
 ) -> KafkaSinkMessage:
-    """The original key, value and headers untouched, plus why and where it was rejected."""
+    """The original key, value and headers untouched, plus why and where it was rejected.
+
+    A message too big for the producer (another producer allowed more) would fail the send and stop
+    the flow on every restart: it goes without its payload, with its size in ``dlq_size``; and
+    without its key and headers too if they alone are too big.
+    """
     source = f"{msg.topic}/{msg.partition}/{msg.offset}"
-    headers = list(msg.headers or []) + [
+    ours = [
         ("dlq_stage", stage.encode()),
         ("dlq_reason", reason.encode()),
         ("dlq_detail", detail[:1000].encode()),
         ("dlq_source", source.encode()),
     ]
-    return KafkaSinkMessage(key=msg.key, value=msg.value, topic=topic, headers=headers)
+    original = list(msg.headers or [])
+    limit = max_bytes - SIZE_MARGIN
+    if message_size(msg.key, msg.value, original + ours) <= limit:
+        return KafkaSinkMessage(key=msg.key, value=msg.value, topic=topic, headers=original + ours)
+    ours.append(("dlq_size", str(message_size(msg.key, msg.value, original)).encode()))
+    if message_size(msg.key, None, original + ours) <= limit:
+        return KafkaSinkMessage(key=msg.key, value=None, topic=topic, headers=original + ours)
+    return KafkaSinkMessage(key=None, value=None, topic=topic, headers=ours)
 
 
 def _header(msg: KafkaSinkMessage, name: str) -> bytes | None:
