@@ -26,7 +26,6 @@ import bytewax.operators as op
 import cv2
 import redis
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulBatchLogic
 from prometheus_client import start_http_server
@@ -48,6 +47,8 @@ log = logging.getLogger(__name__)
 CROP_PAD = 0.15  # extra context around the plate box in the stored crop
 GROUPING_SECONDS = metrics.STAGE_SECONDS.labels("grouping")
 SCENE_MAX_SIDE = 640  # the stored scene image: enough to see the vehicle and the place, small on disk
+# Redis errors worth waiting out (BusyLoadingError, a restarted Redis loading its dump, is one of them).
+REDIS_TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,9 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     flow = Dataflow("alpr_read")
     # Small batches: reading a frame takes tens to hundreds of ms, and a Bytewax epoch (a snapshot)
     # can only close once every frame of the batches it took is done.
-    src = kop.input("frames_in", flow, brokers=brokers, topics=[cfg.kafka.frames_topic], tail=tail, add_config=kcfg,
-                    batch_size=cfg.flow.source_batch_size)
+    source = kafka.CheckedKafkaSource(brokers, [cfg.kafka.frames_topic], tail=tail, add_config=kcfg,
+                                      batch_size=cfg.flow.source_batch_size, raise_on_errors=False)
+    src = kafka.checked_input("frames_in", flow, source)
     kafka_errors = op.map(
         "kafka_errors", src.errs, lambda e: Rejected(e.msg, "consume", "kafka_error", str(e.err))
     )
@@ -259,7 +261,9 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
 
     def join_hotlists(batch: list[tuple[str, PlateRead]]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
-        found = store.match(p for _, r in batch for p in (r.plate, *r.candidates))
+        plates = [p for _, r in batch for p in (r.plate, *r.candidates)]
+        # while Redis is away this waits (hits are delayed, none dropped); a crash would not help
+        found = retry.call(lambda: store.match(plates), "redis", REDIS_TRANSIENT)
         metrics.STAGE_SECONDS.labels("hotlist").observe(time.perf_counter() - t0)
         # a matching read takes its pass's id, which the hit refers to (most reads match nothing)
         return [(replace(r, read_id=pass_id), m) for pass_id, r in batch for m in best_matches(r, found)]
@@ -285,5 +289,6 @@ def build_from_env() -> Dataflow:
     # scale out with processes, each as wide as its OCR
     cv2.setNumThreads(cfg.reader.intra_op_threads)
     start_http_server(cfg.flow.metrics_port, addr=cfg.flow.metrics_host)
+    retry.wait_until(lambda: kafka.broker_ready(cfg), "Kafka", cfg.kafka.bootstrap_servers)
     return build(cfg, tail=cfg.flow.tail)
 

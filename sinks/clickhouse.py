@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Generic, Sequence, TypeVar
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
+from alpr import retry
 from alpr.domain import Hit, PlateRead
 from alpr.metrics import CLICKHOUSE_BATCH_ROWS, CLICKHOUSE_ERRORS, CLICKHOUSE_ROWS, STAGE_SECONDS
 
 X = TypeVar("X")
+
+# Errors of an unreachable or restarting server, waited out; any other error (a bad row, a missing
+# table) stops the flow as before.
+TRANSIENT = (OperationalError, OSError)
 
 
 @dataclass(frozen=True)
@@ -72,16 +79,21 @@ class _Partition(StatefulSinkPartition[list[X], None]):
 
     def _insert(self, items: list[X]) -> None:
         for table in self.tables:
+            rows = [table.row(x) for x in items]
             t0 = time.perf_counter()
-            try:
-                self.client.insert(f"{self.database}.{table.name}", [table.row(x) for x in items],
-                                   column_names=table.columns)
-            except Exception:
-                CLICKHOUSE_ERRORS.labels(table.name).inc()
-                raise  # stop rather than lose rows: a restart replays them and the tables deduplicate
+            # Never drops the batch: waits while the server is away (the next snapshot waits too);
+            # on any other error stops the flow, and a restart replays the rows (tables deduplicate).
+            retry.call(partial(self._insert_rows, table, rows), "clickhouse", TRANSIENT)
             STAGE_SECONDS.labels("sink").observe(time.perf_counter() - t0)
             CLICKHOUSE_BATCH_ROWS.labels(table.name).observe(len(items))
             CLICKHOUSE_ROWS.labels(table.name).inc(len(items))
+
+    def _insert_rows(self, table: Table[X], rows: list[list]) -> None:
+        try:
+            self.client.insert(f"{self.database}.{table.name}", rows, column_names=table.columns)
+        except Exception:
+            CLICKHOUSE_ERRORS.labels(table.name).inc()
+            raise
 
     def _wait(self) -> None:
         if self.pending is not None:
