@@ -1,5 +1,6 @@
 """Frame headers are checked strictly, and nothing a producer sends makes validation raise: a
-message that crashes the flow is replayed, and crashes it again, after every restart."""
+message that crashes the flow is replayed, and crashes it again, after every restart. Its dead
+letter must fit our producer too."""
 
 import math
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from alpr import frames
 from alpr.domain import FrameMeta, Location
 from flows.read_flow import Frame, Rejected, validate
+from sinks.kafka import SIZE_MARGIN, dead_letter_message, message_size
 
 META = FrameMeta("cam-1", "cam-1-1700000000123", datetime.fromtimestamp(1700000000.123, timezone.utc),
                  Location(40.5, -74.25), ("ABC1234",))
@@ -124,3 +126,25 @@ def test_no_message_makes_validation_raise(msg):
     if isinstance(out, Rejected):
         assert out.reason in frames.REASONS, out  # not "invalid": parse foresaw every case
         assert out.msg is msg
+
+
+# -- dead letters fit the producer ---------------------------------------------------------------
+
+def test_a_dead_letter_keeps_the_message_whole_when_it_fits():
+    out = dead_letter_message(message(), "dlq", "validate", "bad_header", "why")
+    assert (out.key, out.value) == (KEY, VALUE) and out.headers[: len(HEADERS)] == HEADERS
+    assert dict(out.headers)["dlq_source"] == b"frames/0/7" and "dlq_size" not in dict(out.headers)
+
+
+def test_a_dead_letter_too_big_for_the_producer_leaves_out_what_does_not_fit():
+    big = dead_letter_message(message(value=b"\xff\xd8" + bytes(2000)), "dlq", "validate", "too_large", "x",
+                              max_bytes=SIZE_MARGIN + 1000)
+    assert big.value is None and big.key == KEY and big.headers[: len(HEADERS)] == HEADERS
+    assert int(dict(big.headers)["dlq_size"]) > 2000
+    huge_headers = HEADERS + [("junk", bytes(5000))]
+    bare = dead_letter_message(message(headers=huge_headers), "dlq", "validate", "bad_header", "x",
+                               max_bytes=SIZE_MARGIN + 1000)
+    assert bare.key is None and bare.value is None
+    assert [k for k, _ in bare.headers] == ["dlq_stage", "dlq_reason", "dlq_detail", "dlq_source", "dlq_size"]
+    for m in (big, bare):
+        assert message_size(m.key, m.value, m.headers) <= 1000
