@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage, _KafkaSourcePartition
 from bytewax.connectors.kafka.operators import KafkaOpOut
 from bytewax.dataflow import Dataflow, operator
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -65,12 +65,12 @@ def broker_ready(cfg: Config, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def offset_held(consumer_config: dict, topic: str, partition: int, offset: int, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether the broker still holds the record at ``offset``.
+def record_timestamp(consumer_config: dict, topic: str, partition: int, offset: int,
+                     timeout_s: float = PROBE_TIMEOUT_S) -> int | None:
+    """The timestamp (ms) of the record at ``offset``, or None when the broker does not hold it.
 
-    tansu's high watermark counts record batches, not records, so it cannot tell whether an
-    offset lies past the end; reading the record can. Past the end, tansu answers nothing at all:
-    no record within ``timeout_s`` counts as not held (an intact log answers in milliseconds).
+    Past the end of its log tansu answers nothing at all, so no record within ``timeout_s``
+    counts as not held (a held record comes back in milliseconds).
     """
     c = Consumer({**consumer_config, "group.id": "alpr-offset-probe", "enable.auto.commit": False,
                   "enable.partition.eof": True, "auto.offset.reset": "error", "fetch.wait.max.ms": 10,
@@ -78,16 +78,23 @@ def offset_held(consumer_config: dict, topic: str, partition: int, offset: int, 
     try:
         c.assign([TopicPartition(topic, partition, offset)])
         msg = c.poll(timeout_s)
-        return msg is not None and msg.error() is None and msg.offset() == offset
+        if msg is None or msg.error() is not None or msg.offset() != offset:
+            return None
+        return msg.timestamp()[1]
     finally:
         c.close()
 
 
-def checked_resume(consumer_config: dict, topic: str, partition: int, resume: int) -> int:
-    """The offset to resume a partition from: ``resume`` while the broker holds the log up to it,
-    else the log's start. A broker that lost its log (tansu keeps it in memory only) or a topic
-    recreated since the snapshot would otherwise leave the resume offset past the new end, where
-    the consumer jumps to the end and skips every frame sent since."""
+def checked_resume(consumer_config: dict, topic: str, partition: int, resume: int, last_ts: int | None = None) -> int:
+    """The offset to resume a partition from: ``resume`` while the broker still holds the log the
+    snapshot was taken on, else the start of the log it holds now.
+
+    A broker that lost its log (tansu keeps it in memory only), or a topic recreated since the
+    snapshot, leaves ``resume`` past the new end, where the consumer would jump to the end and skip
+    every frame sent since; or, once enough new frames came, inside a different log. So the record
+    before ``resume`` must still be there, with the timestamp (``last_ts``) the snapshot saw.
+    tansu's high watermark counts record batches, not records, so it cannot settle this alone.
+    """
     if resume <= 0:  # the start, or a logical offset (OFFSET_BEGINNING, ...): nothing to check
         return resume
     c = Consumer({**consumer_config, "group.id": "alpr-offset-probe", "log_level": 0})
@@ -97,26 +104,64 @@ def checked_resume(consumer_config: dict, topic: str, partition: int, resume: in
         c.close()
     if resume < low:
         why = f"the broker's log now starts at {low}"
-    elif resume <= high or offset_held(consumer_config, topic, partition, resume - 1):
+    elif last_ts is None and resume <= high:  # a snapshot from before timestamps were kept
         return resume
     else:
-        why = "the broker no longer holds it (restarted without its log, or the topic was recreated)"
+        held = record_timestamp(consumer_config, topic, partition, resume - 1)
+        if held is not None and last_ts in (None, held):
+            return resume
+        why = ("the broker no longer holds it" if held is None else "the broker holds a different record before it") + \
+            " (restarted without its log, or the topic was recreated)"
     log.warning("%s partition %d: resume offset %d is gone: %s; reading the partition from offset %d",
                 topic, partition, resume, why, low)
     RESUME_RESETS.labels(topic).inc()
     return low
 
 
-class CheckedKafkaSource(KafkaSource):
-    """Bytewax's KafkaSource, resuming each partition from an offset the broker still holds
-    (``checked_resume``)."""
+class _CheckedPartition(_KafkaSourcePartition):
+    """Snapshots the timestamp of the last record read beside the offset, for ``checked_resume``."""
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
-        if resume_state is not None:
-            idx, topic = for_part.split("-", 1)
+    def __init__(self, *args, last_ts: int | None):
+        super().__init__(*args)
+        self._last_ts = last_ts
+
+    def next_batch(self) -> list:
+        batch = super().next_batch()
+        if batch:
+            last = batch[-1]
+            msg = last if isinstance(last, KafkaSourceMessage) else last.msg
+            self._last_ts = msg.timestamp[1] if msg.timestamp else None
+        return batch
+
+    def snapshot(self) -> tuple[int, int | None]:
+        return self._offset, self._last_ts
+
+
+class CheckedKafkaSource(KafkaSource):
+    """Bytewax's KafkaSource, resuming each partition from an offset of the log the broker holds
+    (``checked_resume``). Its snapshot is ``(offset, timestamp of the record before it)``; a bare
+    offset, from a snapshot of Bytewax's own source, resumes too."""
+
+    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int, int | None] | int | None):
+        offset, last_ts = resume_state if isinstance(resume_state, tuple) else (resume_state, None)
+        idx, topic = for_part.split("-", 1)
+        if topic not in self._topics:
+            raise ValueError(f"can't resume from a different set of Kafka topics: {topic!r}")
+        if offset is not None:
             config = {"bootstrap.servers": ",".join(self._brokers), **self._add_config}
-            resume_state = checked_resume(config, topic, int(idx), resume_state)
-        return super().build_part(step_id, for_part, resume_state)
+            checked = checked_resume(config, topic, int(idx), offset, last_ts)
+            offset, last_ts = checked, (last_ts if checked == offset else None)
+        # as KafkaSource.build_part in Bytewax 0.21.1
+        config = {
+            "group.id": "BYTEWAX_IGNORED",  # offsets live in Bytewax's snapshots, not in a consumer group
+            "enable.auto.commit": "false",
+            "bootstrap.servers": ",".join(self._brokers),
+            "enable.partition.eof": str(not self._tail),
+            "statistics.interval.ms": 1000,
+            **self._add_config,
+        }
+        return _CheckedPartition(step_id, config, topic, int(idx), self._starting_offset, offset, self._batch_size,
+                                 self._raise_on_errors, last_ts=last_ts)
 
 
 @operator
