@@ -8,7 +8,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage, _KafkaSourcePartition
 from bytewax.connectors.kafka.operators import KafkaOpOut
 from bytewax.dataflow import Dataflow, operator
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from alpr.config import Config
@@ -37,6 +37,8 @@ def producer(cfg: Config) -> Producer:
 
 def ensure_topics(cfg: Config, timeout_s: float = 10.0) -> None:
     """Create the frames (partitioned by camera), hits and dead-letter topics if they are missing."""
+    if not broker_ready(cfg, timeout_s):  # quietly: librdkafka would log every refused connection
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, f"no broker answered within {timeout_s:g} s"))
     admin = AdminClient(cfg.kafka.client_config())
     wanted = {
         cfg.kafka.frames_topic: cfg.kafka.frames_partitions,
