@@ -43,7 +43,7 @@ from typing import Iterable, Mapping
 import redis
 from clickhouse_connect.driver.client import Client
 
-from alpr.crypto import generate_key_file
+from alpr.crypto import KeyUnavailable, generate_key_file
 from alpr.db import utc
 from alpr.metrics import AUDIT_WRITE_FAILURES
 
@@ -144,7 +144,11 @@ class KeySource:
             log.warning("created the access-log key %s (%s, mode 0600): keep a copy apart from the database; "
                         "without it the log cannot be verified", self.path, kid)
             text = self.path.read_text()
-        keys = AuditKeys.parse(text)
+        try:
+            keys = AuditKeys.parse(text)
+        except ValueError as exc:
+            raise KeyUnavailable(f"access-log key in {KEY_ENV if self._env().get(KEY_ENV) else self.path} "
+                                 f"is unusable: {exc}") from None
         if for_writing and not keys.current:
             raise LookupError(f"no access-log key: create {self.path} with `alpr audit rotate-key` on this host, "
                               f"or set {KEY_ENV}")

@@ -18,7 +18,7 @@ class Exit(IntEnum):
     KAFKA_DOWN = 5
     CLICKHOUSE_DOWN = 6
     DATABASE_BUSY = 7  # the embedded database is held by another process
-    KEY_MISSING = 8  # the hot-list key is missing or unusable
+    KEY_MISSING = 8  # the hot-list or access-log key is missing or unusable
     EXTRA_MISSING = 9  # an optional package set (the train extra) is not installed
     INTERNAL = 70  # a bug: the one-line reason, and the traceback with -v
     INTERRUPTED = 130

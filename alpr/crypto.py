@@ -20,7 +20,7 @@ class UnknownKeyError(LookupError):
 
 
 class KeyUnavailable(FileNotFoundError):
-    """The key file is missing or holds no usable key; the message says how to make one."""
+    """A key file (hot list, access log) is missing or holds no usable key; the message says which."""
 
 
 class Keyring:

@@ -127,3 +127,15 @@ def test_embedded_database_files_are_private(tmp_path):
                if not p.is_symlink() and p.lstat().st_mode & 0o077]
     assert not exposed
     assert len(list((data / "clickhouse").rglob("*"))) > 10  # the check looked at the real files
+
+
+def test_access_log_key_unusable(cfg, monkeypatch, capsys):
+    monkeypatch.setenv("ALPR_DATA_DIR", cfg.data_dir)
+    monkeypatch.setenv("ALPR_REDIS__URL", cfg.redis.url)
+    monkeypatch.setenv("ALPR_CLICKHOUSE__DATABASE", cfg.clickhouse.database)
+    monkeypatch.setenv("ALPR_SESSION", logged_on(cfg, "aud.keyless", "auditor"))
+    monkeypatch.setenv("ALPR_AUDIT_KEY", "k1 not-base64!")
+    rc = main(["audit", "verify", "--purpose", "quarterly review of the access log"])
+    assert rc == Exit.REFUSED  # fail closed: not even the refusal can be signed
+    err = capsys.readouterr().err
+    assert "KeyUnavailable" in err and "internal error" not in err, err
