@@ -34,8 +34,16 @@ def open_access(cfg: Config) -> Access:
     return Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
 
 
+def _os_user() -> str:
+    """The real user's name from the system (USER and LOGNAME are only what the environment claims)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
 def _token_file(cfg: Config) -> Path:
-    return Path(cfg.data_dir) / "sessions" / f"{getpass.getuser()}.token"
+    return Path(cfg.data_dir) / "sessions" / f"{_os_user()}.token"
 
 
 def client_ip() -> str:
@@ -48,11 +56,7 @@ def origin() -> str:
     """This host and the real OS user (uid and name from the system, not from environment variables),
     then what the environment only claims, marked as such."""
     uid, euid = os.getuid(), os.geteuid()
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = "?"
-    parts = [f"cli host={socket.gethostname()} uid={uid} user={name}"] + ([f"euid={euid}"] if euid != uid else [])
+    parts = [f"cli host={socket.gethostname()} uid={uid} user={_os_user()}"] + ([f"euid={euid}"] if euid != uid else [])
     ssh = os.environ.get("SSH_CLIENT", "").split()
     if ssh:
         claimed = "".join(c for c in ssh[0][:64] if c.isprintable() and not c.isspace())
@@ -228,7 +232,7 @@ def cmd_audit(cfg: Config, args: argparse.Namespace) -> int:
         if not keys.load().current:
             # the first key needs no session: without it no logon can be recorded, so none could be had
             kid = keys.rotate()
-            access.audit.write(AuditRecord(username=f"local:{getpass.getuser()}", action="audit_rotate_key",
+            access.audit.write(AuditRecord(username=f"local:{_os_user()}", action="audit_rotate_key",
                                            outcome="allowed", reason="first key", client_ip=me.client_ip,
                                            origin=origin()))
             say(f"created the first access-log key {kid} in {keys.path}: keep a copy apart from the database")

@@ -208,7 +208,6 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    _need("torch", "ultralytics", "onnx")
     from detectors import train
     from detectors.yolo import BUNDLED
 
@@ -220,6 +219,7 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     if overlap:
         say(f"a folder cannot be both trained on and held out: {', '.join(map(str, overlap))}")
         return 2
+    _need("torch", "ultralytics", "onnx")  # before the dataset is built, after the arguments are checked
     workdir = Path(args.workdir or Path(cfg.data_dir) / "train")
     splits, held_out = {}, list(args.held_out)
     for folder in map(Path, args.split):
@@ -247,7 +247,6 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    _need("torch", "onnx", "onnx2torch")
     from detectors import train_recognizer
 
     folders = {"--crops": args.crops, "--scenes": args.scenes, "--extra-crops": args.extra_crops}
@@ -258,6 +257,7 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
         if folder and not Path(folder).is_dir():
             say(f"{flag}: no such folder: {folder}")
             return 2
+    _need("torch", "onnx", "onnx2torch")  # before any data is read, after the arguments are checked
     out = Path(args.out)
     result = train_recognizer.train(out, crops=Path(args.crops) if args.crops else None,
                                     scenes=Path(args.scenes) if args.scenes else None,

@@ -4,7 +4,8 @@ from alpr import db
 from alpr.domain import Box, FrameMeta, Location, PlateRead
 from sinks.clickhouse import IMAGES, READS
 
-MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log"]
+MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log",
+              "0004_audit_keyed_chain", "0005_users_must_change_password"]
 
 
 def test_migrate_is_idempotent_and_sets_retention(cfg):
