@@ -28,7 +28,6 @@ rewrite everything.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -43,7 +42,7 @@ from typing import Iterable, Mapping
 import redis
 from clickhouse_connect.driver.client import Client
 
-from alpr.crypto import KeyUnavailable, generate_key_file
+from alpr.crypto import KeyUnavailable, generate_key_file, parse_key_lines
 from alpr.db import utc
 from alpr.metrics import AUDIT_WRITE_FAILURES
 
@@ -97,22 +96,11 @@ class AuditKeys:
 
     @classmethod
     def parse(cls, text: str) -> "AuditKeys":
-        """One ``kid base64`` (or ``kid:base64``) per line, the last line being the current key."""
-        keys: dict[str, bytes] = {}
-        current = ""
-        for n, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            kid, _, b64 = line.replace(":", " ", 1).partition(" ")
-            try:
-                key = base64.b64decode(b64.strip(), validate=True)
-            except ValueError as exc:
-                raise ValueError(f"audit key line {n}: not base64") from exc
+        """The key file's form (``crypto.parse_key_lines``); HMAC keys of at least 32 bytes."""
+        keys, current = parse_key_lines(text)
+        for kid, key in keys.items():
             if len(key) < 32:
                 raise ValueError(f"audit key {kid!r} must be at least 32 bytes, got {len(key)}")
-            keys[kid] = key
-            current = kid
         return cls(keys, current)
 
     def mac(self, kid: str, data: bytes) -> str | None:

@@ -23,6 +23,25 @@ class KeyUnavailable(FileNotFoundError):
     """A key file (hot list, access log) is missing or holds no usable key; the message says which."""
 
 
+def parse_key_lines(text: str) -> tuple[dict[str, bytes], str]:
+    """Keys by id from ``kid base64`` (or ``kid:base64``) lines, and the id of the last one, which
+    seals or signs new records; blank lines and ``#`` comments are skipped. Key files of the hot
+    lists and of the access log share this form."""
+    keys: dict[str, bytes] = {}
+    current = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kid, _, b64 = line.replace(":", " ", 1).partition(" ")
+        try:
+            keys[kid] = base64.b64decode(b64.strip(), validate=True)
+        except ValueError as exc:
+            raise ValueError(f"key line {n}: not base64") from exc
+        current = kid
+    return keys, current
+
+
 class Keyring:
     def __init__(self, keys: dict[str, bytes], current: str):
         if current not in keys:
@@ -38,18 +57,7 @@ class Keyring:
 
     @classmethod
     def parse(cls, text: str) -> "Keyring":
-        keys: dict[str, bytes] = {}
-        current = ""
-        for n, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            kid, _, b64 = line.replace(":", " ", 1).partition(" ")
-            try:
-                keys[kid] = base64.b64decode(b64.strip(), validate=True)
-            except ValueError as exc:
-                raise ValueError(f"key line {n}: not base64") from exc
-            current = kid
+        keys, current = parse_key_lines(text)
         if not keys:
             raise ValueError("no keys found")
         return cls(keys, current)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.stack import free_port
 
 REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple-91"  # a password the policy accepts, for test users
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
@@ -126,3 +129,32 @@ def consume_all(cfg: Config, topic: str) -> list:
             out.append(m)
     c.close()
     return out
+
+
+@pytest.fixture
+def cli(cfg, monkeypatch, tmp_path):
+    """Run `alpr ...` in this process against the test's services, as a given user (a session each);
+    returns the exit code. ``cli.login(user)`` logs on through the CLI."""
+    from alpr.access_cli import _token_file
+    from alpr.cli import main
+
+    for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
+                       "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
+                       "ALPR_CLICKHOUSE__DATABASE": cfg.clickhouse.database}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    tokens: dict[str, str] = {}
+
+    def run(*argv: str, user: str | None = None, stdin: str = "") -> int:
+        monkeypatch.setenv("ALPR_SESSION", tokens[user] if user else "no-session")
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        return main(list(argv))
+
+    def login(user: str, password: str = PASSWORD) -> int:
+        rc = run("login", user, "--password-stdin", stdin=password + "\n")
+        if rc == 0:
+            tokens[user] = _token_file(cfg).read_text()
+        return rc
+
+    run.login = login
+    return run

@@ -1,20 +1,16 @@
 """The CLI end to end: bootstrap, users, logon, purpose, and proof that every command touching LPR
 data (or the access log) writes an audit record, when allowed and when denied."""
 
-import io
-import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
 import redis
 
 from alpr import db
 from alpr.access import Access
-from alpr.cli import build_parser, main
+from alpr.cli import build_parser
+from tests.conftest import PASSWORD
 from tests.integration.test_storage import make_read, store
 
-PASSWORD = "correct-horse-battery-staple-91"
 TODAY = date.today()
 
 # Every `alpr` command, classified. A new command fails test_every_command_is_classified until it is
@@ -47,31 +43,6 @@ def subcommands() -> set[str]:
 def test_every_command_is_classified():
     top = {k[0] for k in LPR_COMMANDS}
     assert subcommands() == top | OTHER_COMMANDS
-
-
-@pytest.fixture
-def cli(cfg, monkeypatch, tmp_path):
-    """Run `alpr ...` against the test's services as a given user; returns (exit code, stdout)."""
-    for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
-                       "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
-                       "ALPR_CLICKHOUSE__DATABASE": cfg.clickhouse.database}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    tokens: dict[str, str] = {}
-
-    def run(*argv: str, user: str | None = None, stdin: str = "") -> int:
-        monkeypatch.setenv("ALPR_SESSION", tokens[user] if user else "no-session")
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        return main(list(argv))
-
-    def login(user: str, password: str = PASSWORD) -> int:
-        rc = run("login", user, "--password-stdin", stdin=password + "\n")
-        if rc == 0:
-            tokens[user] = next((Path(cfg.data_dir) / "sessions").glob("*.token")).read_text()
-        return rc
-
-    run.login = login
-    return run
 
 
 def access_for(cfg) -> Access:

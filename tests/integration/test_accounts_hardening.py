@@ -2,7 +2,6 @@
 recovery, what admins may not do to their own or the last admin account, logons that do not tell
 which names exist, and purposes that say something."""
 
-import io
 import json
 import os
 import pwd
@@ -25,8 +24,8 @@ from alpr.api import create_app
 from alpr.cli import main
 from alpr.stack import free_port
 from alpr.users import User
+from tests.conftest import PASSWORD
 
-PASSWORD = "correct-horse-battery-staple-91"
 NEW_PASSWORD = "violet-anchor-drizzle-map-47"
 TODAY = date.today()
 REPO = Path(__file__).resolve().parents[2]
@@ -48,31 +47,6 @@ def access(cfg) -> Access:
 
 def records(access: Access, action: str = "") -> list[dict]:
     return list(reversed(access.audit.search(action=action, limit=1000)))
-
-
-@pytest.fixture
-def cli(cfg, monkeypatch, tmp_path):
-    """`alpr ...` in this process against the test's services; a session per user, as test_access_cli."""
-    for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
-                       "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
-                       "ALPR_CLICKHOUSE__DATABASE": cfg.clickhouse.database}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    tokens: dict[str, str] = {}
-
-    def run(*argv: str, user: str | None = None, stdin: str = "") -> int:
-        monkeypatch.setenv("ALPR_SESSION", tokens[user] if user else "no-session")
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        return main(list(argv))
-
-    def login(user: str, password: str = PASSWORD) -> int:
-        rc = run("login", user, "--password-stdin", stdin=password + "\n")
-        if rc == 0:
-            tokens[user] = next((Path(cfg.data_dir) / "sessions").glob("*.token")).read_text()
-        return rc
-
-    run.login = login
-    return run
 
 
 def bootstrap(cli, name: str = "chief", until: date = TODAY + timedelta(days=300)) -> int:
