@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from alpr.plates import parse_layouts
+from alpr.domain.plates import parse_layouts
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/api_bench.py [--rows 1000000] [--queries 200]
 
-Starts its own Redis (``alpr.stack``) and a chDB database under a temporary directory, fills it
+Starts its own Redis (``alpr.dev.stack``) and a chDB database under a temporary directory, fills it
 with the storage benchmark's two-year read generator and creates a certified officer. Then, side by
 side on the same plates: the search alone and one audit record alone (library calls, in a child
 process), and the whole HTTP request to ``alpr serve`` running as its own process (session check,
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from storage_bench import FILL_SQL, PLATE_SPACE, VEHICLES  # noqa: E402
 
 from alpr import config as config_mod  # noqa: E402
-from alpr import stack  # noqa: E402
-from alpr.stack import free_port  # noqa: E402
+from alpr.dev import stack  # noqa: E402
+from alpr.dev.stack import free_port  # noqa: E402
 
 PASSWORD = "benchmark-passphrase-not-common-42"
 
@@ -56,11 +56,12 @@ def prepare(env: dict, rows: int, queries: int, out: multiprocessing.Queue) -> N
     """Fill the database, add the officer, time the library calls; runs in a child process."""
     import redis
 
-    from alpr import db, passwords
-    from alpr.access import Access
-    from alpr.audit import AuditRecord
-    from alpr.search import SearchQuery, search
-    from alpr.users import User
+    from alpr.access.gate import Access
+    from alpr.domain import passwords
+    from alpr.store import db
+    from alpr.store.audit import AuditRecord
+    from alpr.store.search import SearchQuery, search
+    from alpr.store.users import User
 
     cfg = config_mod.load(environ=env)
     client = db.connect(cfg)
@@ -104,7 +105,7 @@ def main() -> int:
             child.join()
 
             print("starting alpr serve and timing HTTP requests", file=sys.stderr)
-            server = subprocess.Popen([sys.executable, "-m", "alpr.cli", "serve"], env={**os.environ, **env},
+            server = subprocess.Popen([sys.executable, "-m", "alpr", "serve"], env={**os.environ, **env},
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base) as http:

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/flow_bench.py [--reads 60000] [--entries 1000000]
 
-Starts its own tansu and Redis (``alpr.stack``) and a chDB database under a temporary directory,
+Starts its own tansu and Redis (``alpr.dev.stack``) and a chDB database under a temporary directory,
 loads a hot list of N entries (fields encrypted, as in production), then pushes synthetic reads
 through the flow's own ``after_ocr`` stage (the steps after the reader) in one Bytewax process with
 one worker: 50 cameras, vehicles passing in 3-5 frames 0.4 s apart, 1% of vehicles listed, each read
@@ -27,12 +27,14 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
 
 from alpr import config as config_mod
-from alpr import db, kafka, stack
 from alpr.crypto import Keyring, generate_key_file
-from alpr.domain import Box, FrameMeta, Location, PlateRead, read_id_for
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.simulator.plates import fill
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.simulator.plates import fill
+from alpr.dev.stack import free_port
+from alpr.domain.types import Box, FrameMeta, Location, PlateRead, read_id_for
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages import kafka
+from alpr.store import db
 from flows.read_flow import after_ocr
 from sinks.kafka import ExactlyOnceKafkaSink, hit_message
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/frames_bench.py [--frames 80] [--latency-seconds 60]
 
-Starts its own tansu and Redis (``alpr.stack``) under a temporary directory and publishes simulated
+Starts its own tansu and Redis (``alpr.dev.stack``) under a temporary directory and publishes simulated
 frames from four fixed cameras (four partitions, keyed by camera). Then:
 
 1. Saturation: ``alpr run`` over the backlog with 1 process, then with 2 processes (a Bytewax
@@ -37,14 +37,16 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alpr import config as config_mod
-from alpr import kafka, metrics, stack
+from alpr import metrics
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
-from alpr.frames import encode_jpeg
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.publish import FramePublisher
-from alpr.simulator.traffic import Simulator
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.simulator.traffic import Simulator
+from alpr.dev.stack import free_port
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages import kafka
+from alpr.messages.frames import encode_jpeg
+from alpr.messages.publish import FramePublisher
 
 
 def frames_done(port: int) -> float:
@@ -66,7 +68,7 @@ def saturation(base: dict, tmp: Path, procs: int, total: int) -> float:
     for i in range(procs):
         env = {**flow_env(base, tmp, f"sat{procs}-{i}"), "ALPR_FLOW__TAIL": "0"}
         metrics_ports.append(int(env["ALPR_FLOW__METRICS_PORT"]) + (i if procs > 1 else 0))
-        argv = [sys.executable, "-m", "alpr.cli", "run"] + (["-i", str(i), "-a", addresses] if procs > 1 else [])
+        argv = [sys.executable, "-m", "alpr", "run"] + (["-i", str(i), "-a", addresses] if procs > 1 else [])
         started.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     marks: dict[float, float] = {}
     try:
@@ -95,7 +97,7 @@ def latency(base: dict, tmp: Path, sim_cfg: SimulatorConfig, fps_total: float, s
     HotlistStore(redis.Redis.from_url(cfg.redis.url), Keyring.load(key, environ={})).replace(
         "stolen", [NewEntry(p, {"case": "bench"}) for p in plates])
     env = flow_env(base, tmp, "latency")
-    flow = subprocess.Popen([sys.executable, "-m", "alpr.cli", "run"], env=env, stdout=subprocess.DEVNULL,
+    flow = subprocess.Popen([sys.executable, "-m", "alpr", "run"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     flow_cfg = config_mod.load(environ=env)
     kafka.ensure_topics(flow_cfg)  # the hits topic must exist before it is assigned

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/hotlist_bench.py [--entries 1000000] [--patterns 1000] [--lookups 20000]
 
-Starts its own Redis (through ``alpr.stack``) under a temporary directory, writes a fixed-width
+Starts its own Redis (through ``alpr.dev.stack``) under a temporary directory, writes a fixed-width
 state feed with N entries, imports it the way ``alpr hotlist import --format state`` does, then
 measures one-read lookups (the read plus two OCR candidates per call, one round trip each) for
 exact hits, confusable misreads and misses, with a BOLO list of wildcard patterns loaded beside it,
@@ -25,12 +25,12 @@ from pathlib import Path
 import redis
 
 from alpr import config as config_mod
-from alpr import stack
 from alpr.crypto import Keyring, generate_key_file
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.hotlist_import import STATE_FEED, parse_state_feed
-from alpr.simulator.plates import DIGITS, LETTERS, fill
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.simulator.plates import DIGITS, LETTERS, fill
+from alpr.dev.stack import free_port
+from alpr.hotlists.importer import STATE_FEED, parse_state_feed
+from alpr.hotlists.store import HotlistStore, NewEntry
 
 LAYOUTS = ("LLL####", "#LLL###", "LL#####", "###LLL", "LLL###", "#LL####")
 MISREAD = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G"}

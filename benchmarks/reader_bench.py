@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 
 from alpr.config import Config, SimulatorConfig
-from alpr.frames import decode_image, encode_jpeg
-from alpr.scoring import percentile
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.scoring import percentile
+from alpr.messages.frames import decode_image, encode_jpeg
 from detectors.registry import READERS, make_reader
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend" / "us"

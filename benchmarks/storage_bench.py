@@ -7,7 +7,7 @@ INSERT ... SELECT FROM numbers() in chunks (the plate vocabulary fills through i
 view, as in production). Reads arrive in time order over two years from 40 fixed cameras and 10
 mobile units; plates come from 5,000,000 vehicles with a skewed repetition (a few commuters pass
 daily, most cars rarely), 20% of reads carry an OCR candidate. Then it times the product's own
-search (``alpr.search``) for exact plates, partial plates with four known consecutive characters,
+search (``alpr.store.search``) for exact plates, partial plates with four known consecutive characters,
 misread-tolerant plates and plate + 30 days + camera, on plates drawn from the data.
 Prints a table and one JSON line.
 """
@@ -24,9 +24,9 @@ import time
 from datetime import timedelta
 
 from alpr import config as config_mod
-from alpr import db
-from alpr.db import utc
-from alpr.search import SearchQuery, search
+from alpr.store import db
+from alpr.store.db import utc
+from alpr.store.search import SearchQuery, search
 
 VEHICLES = 5_000_000
 PLATE_SPACE = 9 * 26**3 * 1000  # digit, three letters, three digits (California style)

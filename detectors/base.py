@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from alpr.domain import Box
+from alpr.domain.types import Box
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from alpr.domain import Box
-from alpr.scoring import iou
+from alpr.domain.scoring import iou
+from alpr.domain.types import Box
 from detectors.base import PlateText, ReaderResult
 from detectors.yolo import YoloPPOCRReader
 

@@ -8,7 +8,7 @@ the reader only recognises tight plate crops.
 For each true plate: *detected* when a predicted box has IoU >= 0.5 with it; its *best read* is the
 read whose box overlaps it most (else the most confident read in the image); *top-1* when that read
 equals the plate, *top-N* when the plate is among that read and its candidates. *Match* counts them
-as the hot lists do (``alpr.matching``: look-alikes such as O/0 folded, every candidate checked): a
+as the hot lists do (``alpr.domain.matching``: look-alikes such as O/0 folded, every candidate checked): a
 plate whose read matches would raise its hit, whatever the reading's spelling.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from alpr.domain import Box
-from alpr.matching import fold
-from alpr.plates import normalize
-from alpr.scoring import calibration, char_accuracy, confusions, iou, percentile
+from alpr.domain.matching import fold
+from alpr.domain.plates import normalize
+from alpr.domain.scoring import calibration, char_accuracy, confusions, iou, percentile
+from alpr.domain.types import Box
 from detectors.base import PlateReader
 
 IOU_DETECTED = 0.5

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 from rapidocr_onnxruntime import RapidOCR
 
-from alpr.domain import Box
-from alpr.plates import PlateFormat, is_plausible
+from alpr.domain.plates import PlateFormat, is_plausible
+from alpr.domain.types import Box
 from detectors import ctc, recognizers, stacked
 from detectors.base import PlateText, ReaderResult
 from detectors.recognizers import Recogniser

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alpr.config import READER_ENGINES, Config, ConfigError
-from alpr.plates import PlateFormat, parse_layouts
+from alpr.domain.plates import PlateFormat, parse_layouts
 from detectors import recognizers
 from detectors.base import PlateReader
 

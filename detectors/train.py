@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from alpr.config import SimulatorConfig
-from alpr.simulator.dataset import box_of
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.dataset import box_of
+from alpr.dev.simulator.traffic import Simulator
 from detectors.evaluate import endtoend_labels
 
 MAX_SIDE = 1280  # large photos are shrunk before training: the detector never sees more than imgsz anyway

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import cv2
 import numpy as np
 
-from alpr.domain import Box
-from alpr.scoring import edit_distance, iou
+from alpr.domain.scoring import edit_distance, iou
+from alpr.domain.types import Box
 from detectors import ctc, recognizers
 from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
@@ -148,11 +148,11 @@ def labelled_crops_samples(folder: Path, band: tuple[float, float] = EXTRA_BAND)
 
 
 def synthetic_samples(count: int, seed: int = 0) -> list[Sample]:
-    """Plates drawn by the simulator (``alpr.simulator.render``: US state layouts, slogans, dealer
+    """Plates drawn by the simulator (``alpr.dev.simulator.render``: US state layouts, slogans, dealer
     frames), each the whole face with a border of bumper around it: more serials and more
     characters in every position than the few hundred real US crops, for the cost of one font."""
-    from alpr.simulator.plates import random_plate
-    from alpr.simulator.render import render_plate
+    from alpr.dev.simulator.plates import random_plate
+    from alpr.dev.simulator.render import render_plate
 
     rng = random.Random(f"synthetic-{seed}")
     out = []

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from alpr.domain import Box
-from alpr.plates import PlateFormat
+from alpr.domain.plates import PlateFormat
+from alpr.domain.types import Box
 from detectors.base import PlateText, ReaderResult
 from detectors.ppocr import PPOCRReader, plate_plausible, vanity_plausible
 from detectors.recognizers import PPOCR_V6_SMALL

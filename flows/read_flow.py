@@ -7,10 +7,10 @@
                        +------------+-> dead-letter topic (original message + reason)
 
 A hit goes out on the first read that matches, without waiting for the vehicle's pass to end; the
-pass is stored once, when it closes (see ``alpr.grouping``).
+pass is stored once, when it closes (see ``alpr.domain.grouping``).
 
-Run it with ``alpr run`` or ``python -m bytewax.run "flows.read_flow:build_from_env()"``; Kafka
-partitions (one camera each, by key) are spread over the workers.
+Run it with ``alpr run`` (or Bytewax's own runner on ``build_from_env``); Kafka partitions (one
+camera each, by key) are spread over the workers.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ from bytewax.operators import StatefulBatchLogic
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
-from alpr import db, frames, kafka, metrics, retry
+from alpr import metrics, retry
 from alpr.config import Config, FlowConfig
-from alpr.domain import FrameMeta, Hit, Match, PlateRead, read_id_for
-from alpr.grouping import CameraGroups
-from alpr.hits import best_matches, hit_key, suppress_repeats
-from alpr.hotlist import HotlistStore
+from alpr.domain.grouping import CameraGroups
+from alpr.domain.hits import best_matches, hit_key, suppress_repeats
+from alpr.domain.types import FrameMeta, Hit, Match, PlateRead, read_id_for
+from alpr.hotlists.store import HotlistStore
+from alpr.messages import frames, kafka
+from alpr.store import db
 from detectors.base import PlateReader
 from detectors.registry import make_reader
 from sinks.clickhouse import HITS, IMAGES, READS, ClickHouseSink
@@ -143,7 +145,7 @@ def make_read_step(reader: PlateReader):
 
 
 class GroupReads(StatefulBatchLogic):
-    """One camera's open vehicle passes (``alpr.grouping.CameraGroups``) as a Bytewax stateful step.
+    """One camera's open vehicle passes (``alpr.domain.grouping.CameraGroups``) as a Bytewax stateful step.
 
     For each batch of the camera's reads, emits one ``Grouped``: the reads confident enough to be
     leads, each with its pass id (a hit refers to the pass), and the passes that closed: on the
@@ -281,10 +283,8 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     return hits
 
 
-def build_from_env() -> Dataflow:
-    """Entry point for ``python -m bytewax.run``: configuration from ALPR_CONFIG and ALPR_* variables."""
-    logging.basicConfig(level=os.environ.get("ALPR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = config_mod.load()
+def prepared(cfg: Config) -> Dataflow:
+    """The flow of a process about to run it: OpenCV's threads capped, metrics served, Kafka waited for."""
     # OpenCV's own thread pool (decode, resize) would otherwise use every core in every process;
     # scale out with processes, each as wide as its OCR
     cv2.setNumThreads(cfg.reader.intra_op_threads)
@@ -292,3 +292,8 @@ def build_from_env() -> Dataflow:
     retry.wait_until(lambda: kafka.broker_ready(cfg), "Kafka", cfg.kafka.bootstrap_servers)
     return build(cfg, tail=cfg.flow.tail)
 
+
+def build_from_env() -> Dataflow:
+    """Entry point for ``python -m bytewax.run``: configuration from ALPR_CONFIG and ALPR_* variables."""
+    logging.basicConfig(level=os.environ.get("ALPR_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return prepared(config_mod.load())

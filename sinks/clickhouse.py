@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from alpr import retry
-from alpr.domain import Hit, PlateRead
+from alpr.domain.types import Hit, PlateRead
 from alpr.metrics import CLICKHOUSE_BATCH_ROWS, CLICKHOUSE_ERRORS, CLICKHOUSE_ROWS, STAGE_SECONDS
 
 X = TypeVar("X")

@@ -10,8 +10,8 @@ from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 
-from alpr.domain import Hit
-from alpr.kafka import MESSAGE_MAX_BYTES
+from alpr.domain.types import Hit
+from alpr.messages.kafka import MESSAGE_MAX_BYTES
 from alpr.metrics import REPLAYS_SKIPPED
 
 HIT_SCHEMA = "alpr.hit/1"

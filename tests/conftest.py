@@ -1,5 +1,5 @@
 """Session services for the tests: a real tansu broker and a real Redis server, started through
-``alpr.stack`` on free ports, and one chDB directory (chDB allows one path per process)."""
+``alpr.dev.stack`` on free ports, and one chDB directory (chDB allows one path per process)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from alpr import config as config_mod
-from alpr import stack
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.stack import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple-91"  # a password the policy accepts, for test users
@@ -97,9 +97,10 @@ def logged_on(cfg: Config, username: str = "ofc.test", role: str = "officer") ->
     """A session token for a trained, certified user of the given role (created if missing)."""
     from datetime import date, timedelta
 
-    from alpr import db, passwords
-    from alpr.access import Access
-    from alpr.users import User
+    from alpr.access.gate import Access
+    from alpr.domain import passwords
+    from alpr.store import db
+    from alpr.store.users import User
 
     client = db.connect(cfg)
     db.migrate(client, cfg)
@@ -135,8 +136,8 @@ def consume_all(cfg: Config, topic: str) -> list:
 def cli(cfg, monkeypatch, tmp_path):
     """Run `alpr ...` in this process against the test's services, as a given user (a session each);
     returns the exit code. ``cli.login(user)`` logs on through the CLI."""
-    from alpr.access_cli import _token_file
-    from alpr.cli import main
+    from alpr.app.access_cli import _token_file
+    from alpr.app.cli import main
 
     for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
                        "ALPR_KAFKA__BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,

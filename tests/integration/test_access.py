@@ -7,10 +7,11 @@ from datetime import date, timedelta
 import pytest
 import redis
 
-from alpr import db, passwords
-from alpr.access import Access, AccessDenied, AuditUnavailable, Caller
-from alpr.audit import AuditRecord
-from alpr.users import User
+from alpr.access.gate import Access, AccessDenied, AuditUnavailable, Caller
+from alpr.domain import passwords
+from alpr.store import db
+from alpr.store.audit import AuditRecord
+from alpr.store.users import User
 
 PASSWORD = "correct-horse-battery-staple-91"
 TODAY = date.today()

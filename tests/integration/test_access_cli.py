@@ -5,9 +5,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import redis
 
-from alpr import db
-from alpr.access import Access
-from alpr.cli import build_parser
+from alpr.access.gate import Access
+from alpr.app.cli import build_parser
+from alpr.store import db
 from tests.conftest import PASSWORD
 from tests.integration.test_storage import make_read, store
 

@@ -18,12 +18,13 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from alpr import db, passwords
-from alpr.access import Access, AccessDenied, Caller
-from alpr.api import create_app
-from alpr.cli import main
-from alpr.stack import free_port
-from alpr.users import User
+from alpr.access.gate import Access, AccessDenied, Caller
+from alpr.app.api import create_app
+from alpr.app.cli import main
+from alpr.dev.stack import free_port
+from alpr.domain import passwords
+from alpr.store import db
+from alpr.store.users import User
 from tests.conftest import PASSWORD
 
 NEW_PASSWORD = "violet-anchor-drizzle-map-47"
@@ -58,7 +59,8 @@ def bootstrap(cli, name: str = "chief", until: date = TODAY + timedelta(days=300
 
 READ_LOGONS = """
 import json, sys
-from alpr import config, db
+from alpr import config
+from alpr.store import db
 out = {}
 for database in sys.argv[1:]:
     cfg = config.load()
@@ -73,7 +75,7 @@ def serve_and_logon(env: dict, database: str, trusted: str, forwarded: str) -> N
     """`alpr serve` as deployed, one failed logon through it from 127.0.0.1 carrying X-Forwarded-For."""
     port = free_port()
     env = {**env, "ALPR_CLICKHOUSE__DATABASE": database, "ALPR_API__TRUSTED_PROXIES": trusted}
-    proc = subprocess.Popen([sys.executable, "-m", "alpr.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "alpr", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

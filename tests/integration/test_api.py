@@ -15,11 +15,12 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from alpr import db, passwords
-from alpr.access import Access
-from alpr.api import ROUTE_ACTIONS, create_app
-from alpr.stack import free_port
-from alpr.users import User
+from alpr.access.gate import Access
+from alpr.app.api import ROUTE_ACTIONS, create_app
+from alpr.dev.stack import free_port
+from alpr.domain import passwords
+from alpr.store import db
+from alpr.store.users import User
 from tests.integration.test_storage import make_read, store
 
 PASSWORD = "correct-horse-battery-staple-91"

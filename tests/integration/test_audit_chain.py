@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from alpr import audit, db, evidence
-from alpr.access import Access
-from alpr.audit import AuditLog, AuditRecord, AuditUnavailable, KeySource
-from alpr.cli import main
+from alpr.access.gate import Access
+from alpr.app.cli import main
 from alpr.config import Config
-from alpr.stack import free_port, redis_binary
+from alpr.dev.stack import free_port, redis_binary
+from alpr.store import audit, db, evidence
+from alpr.store.audit import AuditLog, AuditRecord, AuditUnavailable, KeySource
 from tests.conftest import logged_on
 from tests.integration.test_storage import make_read, store
 

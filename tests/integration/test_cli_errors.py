@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from alpr.cli import main
-from alpr.cli_util import Exit
-from alpr.stack import free_port
+from alpr.app.cli import main
+from alpr.app.cli_util import Exit
+from alpr.dev.stack import free_port
 from tests.conftest import logged_on
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def alpr(data_dir: Path, *argv: str, env: dict[str, str] | None = None, timeout:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ALPR_")}
     base.update({"ALPR_DATA_DIR": str(data_dir), "ALPR_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
                  "ALPR_REDIS__URL": f"redis://127.0.0.1:{free_port()}/0", **(env or {})})
-    return subprocess.run([sys.executable, "-m", "alpr.cli", *argv], cwd=REPO, env=base, stdout=stdout,
+    return subprocess.run([sys.executable, "-m", "alpr", *argv], cwd=REPO, env=base, stdout=stdout,
                           stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
@@ -64,7 +64,7 @@ def test_clickhouse_server_down(tmp_path):
 
 def test_embedded_database_held_by_another_process_names_it(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from alpr import config, db; db.connect(config.load()); "
+        [sys.executable, "-c", "import sys, time; from alpr import config; from alpr.store import db; db.connect(config.load()); "
                                "print('ready', flush=True); time.sleep(60)"],
         cwd=REPO, env={**os.environ, "ALPR_DATA_DIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
     try:
@@ -89,7 +89,7 @@ def test_train_extra_missing(tmp_path):
 
 
 def test_closed_output_pipe(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "alpr.cli", "config", "show"], cwd=REPO,
+    p = subprocess.Popen([sys.executable, "-m", "alpr", "config", "show"], cwd=REPO,
                          env={**os.environ, "ALPR_DATA_DIR": str(tmp_path)}, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     p.stdout.close()  # the reader is gone before the command writes

@@ -6,9 +6,9 @@ import urllib.request
 import cv2
 import numpy as np
 
-from alpr import frames
-from alpr.cli import main
-from alpr.stack import free_port
+from alpr.app.cli import main
+from alpr.dev.stack import free_port
+from alpr.messages import frames
 from tests.conftest import consume_all
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from alpr import db
 from alpr.config import Config
-from alpr.matching import FOLD_FROM, FOLD_TO
+from alpr.domain.matching import FOLD_FROM, FOLD_TO
+from alpr.store import db
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "cluster"
 TABLES, ACCESS = CLUSTER_DIR / "01_tables.sql", CLUSTER_DIR / "02_access.sql"

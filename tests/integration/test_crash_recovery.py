@@ -22,8 +22,8 @@ import redis
 
 from alpr import metrics
 from alpr.crypto import Keyring, generate_key_file
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.stack import free_port
+from alpr.dev.stack import free_port
+from alpr.hotlists.store import HotlistStore, NewEntry
 from tests.conftest import consume_all
 from tests.integration.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
 
@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 
 DUMP = """
 import json, sys
-from alpr import config, db
+from alpr import config
+from alpr.store import db
 cfg = config.load()
 c = db.connect(cfg)
 d = cfg.clickhouse.database
@@ -62,7 +63,7 @@ def snapshot_committed(env: dict) -> bool:
 def run_flow(env: dict, kill_after_frames: int | None = None) -> float:
     """`alpr run` to the end of the stream, or SIGKILLed once it has read this many frames and
     committed a snapshot; returns the most frames the run was seen to read."""
-    proc = subprocess.Popen([sys.executable, "-m", "alpr.cli", "run"], env=env, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "alpr", "run"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port, seen = int(env["ALPR_FLOW__METRICS_PORT"]), 0.0
     try:

@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from alpr import db
-from alpr.domain import Box, FrameMeta, Location, PlateRead
+from alpr.domain.types import Box, FrameMeta, Location, PlateRead
+from alpr.store import db
 from sinks.clickhouse import IMAGES, READS
 
 MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log",

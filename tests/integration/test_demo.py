@@ -20,7 +20,7 @@ def test_demo_reports_reads_hits_and_accuracy(tmp_path):
         ALPR_FLOW__METRICS_PORT=str(free_port()),
     )
     env.pop("ALPR_HOTLIST_KEY", None)
-    proc = subprocess.run([sys.executable, "-m", "alpr.cli", "demo", "--seconds", "40", "--json"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "alpr", "demo", "--seconds", "40", "--json"], env=env,
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from alpr.cli import main
+from alpr.app.cli import main
 from alpr.config import SimulatorConfig
-from alpr.simulator.dataset import write_dataset
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.dataset import write_dataset
+from alpr.dev.simulator.traffic import Simulator
 from tests.conftest import SHARED_DATASETS
 
 KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "match_top1", "match_topn", "char_accuracy",

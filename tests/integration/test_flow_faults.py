@@ -26,14 +26,17 @@ from bytewax.testing import run_main
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from alpr import db, frames, kafka, metrics, stack
+from alpr import metrics
 from alpr.config import Config, SimulatorConfig
-from alpr.domain import FrameMeta
-from alpr.frames import encode_jpeg
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.publish import FramePublisher
-from alpr.simulator.traffic import Simulator
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.simulator.traffic import Simulator
+from alpr.dev.stack import free_port
+from alpr.domain.types import FrameMeta
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages import frames, kafka
+from alpr.messages.frames import encode_jpeg
+from alpr.messages.publish import FramePublisher
+from alpr.store import db
 from flows.read_flow import build
 from tests.conftest import consume_all
 from tests.integration.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
@@ -295,7 +298,7 @@ def test_a_broker_restarted_without_its_log_is_read_from_its_start(cfg, reader, 
             pub.flush()
 
         resets = counted(metrics.RESUME_RESETS, cfg.kafka.frames_topic)
-        caplog.set_level("WARNING", "alpr.kafka")
+        caplog.set_level("WARNING", "alpr.messages.kafka")
         run()
 
         assert again.frame_id in {row[3] for row in stored_reads(cfg)}, "the frame sent after the restart was read"

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from alpr.crypto import Keyring, generate_key_file
-from alpr.hotlist import HotlistStore, NewEntry, list_key
+from alpr.hotlists.store import HotlistStore, NewEntry, list_key
 from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 

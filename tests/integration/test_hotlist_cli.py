@@ -10,10 +10,10 @@ import pytest
 import redis
 
 from alpr import config as config_mod
-from alpr import db
-from alpr.access import Access
-from alpr.cli import main
-from alpr.hotlist import HotlistStore
+from alpr.access.gate import Access
+from alpr.app.cli import main
+from alpr.hotlists.store import HotlistStore
+from alpr.store import db
 from tests.conftest import logged_on
 from tests.unit.test_hotlist_import import feed_line
 

@@ -20,16 +20,17 @@ import pytest
 import redis
 
 from alpr import config as config_mod
-from alpr import db, stack
-from alpr.audit import AuditLog, AuditRecord, KeySource
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
-from alpr.domain import Box, FrameMeta, Location, PlateRead
-from alpr.frames import encode_jpeg
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.publish import FramePublisher
-from alpr.simulator.traffic import Simulator
-from alpr.stack import free_port
+from alpr.dev import stack
+from alpr.dev.simulator.traffic import Simulator
+from alpr.dev.stack import free_port
+from alpr.domain.types import Box, FrameMeta, Location, PlateRead
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages.frames import encode_jpeg
+from alpr.messages.publish import FramePublisher
+from alpr.store import db
+from alpr.store.audit import AuditLog, AuditRecord, KeySource
 from dashboards.build import DASHBOARDS, OUT_DIR, queries, render
 from sinks.clickhouse import READS
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from alpr.config import SimulatorConfig
-from alpr.plates import normalize
-from alpr.simulator.plates import STATES
-from alpr.simulator.render import FRAME_TEXTS
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.plates import STATES
+from alpr.dev.simulator.render import FRAME_TEXTS
+from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.plates import normalize
 from detectors import ctc
 from detectors.ppocr import line_shape_ok, plate_plausible
 
@@ -86,7 +86,7 @@ def plate_face(*rows: str, size: tuple[int, int] = (280, 200)) -> np.ndarray:
     """A plain plate face with one or two rows of characters, BGR."""
     from PIL import Image, ImageDraw
 
-    from alpr.simulator.render import font
+    from alpr.dev.simulator.render import font
 
     w, h = size
     img = Image.new("RGB", size, (240, 240, 240))
@@ -114,7 +114,7 @@ def test_small_characters_beside_the_serial_are_not_read(reader):
     59), are not part of the plate: the serial is the reading, the whole line at most a candidate."""
     from PIL import Image, ImageDraw
 
-    from alpr.simulator.render import font
+    from alpr.dev.simulator.render import font
 
     for serial, small, stacked in (("72LY", "RT", True), ("10DTM", "59", False)):
         img = Image.new("RGB", (400, 160), (240, 240, 240))

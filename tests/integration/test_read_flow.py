@@ -12,13 +12,14 @@ import pytest
 import redis
 from bytewax.testing import run_main
 
-from alpr import db, kafka
 from alpr.config import SimulatorConfig
-from alpr.frames import encode_jpeg, to_message
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.matching import fold
-from alpr.publish import FramePublisher
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.matching import fold
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages import kafka
+from alpr.messages.frames import encode_jpeg, to_message
+from alpr.messages.publish import FramePublisher
+from alpr.store import db
 from flows.read_flow import build
 from tests.conftest import consume_all
 

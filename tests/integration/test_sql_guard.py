@@ -3,8 +3,8 @@ from datetime import datetime, timezone
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from alpr import db, sql_guard
-from alpr.sql_guard import SqlRefused
+from alpr.store import db, sql_guard
+from alpr.store.sql_guard import SqlRefused
 
 READ_COLUMNS = ["read_id", "camera_id", "captured_at", "seen_ms", "frames", "plate", "candidates", "confidence",
                 "latitude", "longitude", "detector"]

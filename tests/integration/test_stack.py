@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from alpr import config, stack
-from alpr.hotlist import HotlistStore, NewEntry
-from alpr.kafka import broker_ready
-from alpr.sessions import Sessions
+from alpr import config
+from alpr.access.sessions import Sessions
+from alpr.dev import stack
+from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.messages.kafka import broker_ready
 from tests.conftest import free_port, make_config
 
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alpr import db, evidence, retention
-from alpr.domain import Box, FrameMeta, Hit, HotlistEntry, Location, PlateRead, hit_id_for, read_id_for
-from alpr.search import Near, SearchQuery, build_sql, images, search, vocabulary_query
+from alpr.domain.types import Box, FrameMeta, Hit, HotlistEntry, Location, PlateRead, hit_id_for, read_id_for
+from alpr.store import db, evidence, retention
+from alpr.store.search import Near, SearchQuery, build_sql, images, search, vocabulary_query
 from sinks.clickhouse import HITS, IMAGES, READS
 
 # An hour ahead of the clock: reads "just past the limit" at NOW are not yet expired for the TTL,

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alpr.cli import main
+from alpr.app.cli import main
 from alpr.config import Config, ConfigError, SimulatorConfig
-from alpr.domain import Box
-from alpr.scoring import iou
-from alpr.simulator.dataset import box_of, write_dataset
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.dataset import box_of, write_dataset
+from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.scoring import iou
+from alpr.domain.types import Box
 from detectors.registry import make_reader
 from detectors.yolo import BUNDLED, YoloDetector, onnx_weights
 
@@ -131,8 +131,8 @@ def test_a_vanity_plate_is_read_where_the_detector_is_sure_of_the_plate(yolo_rea
     detector scores at least reader.vanity_score."""
     import random
 
-    from alpr.simulator.plates import STATES, PlateSpec
-    from alpr.simulator.render import Conditions, compose, render_background, render_plate, render_vehicle
+    from alpr.dev.simulator.plates import STATES, PlateSpec
+    from alpr.dev.simulator.render import Conditions, compose, render_background, render_plate, render_vehicle
 
     assert yolo_reader.vanity_score == Config().reader.vanity_score
     rng = random.Random(3)

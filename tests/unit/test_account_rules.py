@@ -5,10 +5,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from alpr.api import forwarded_client, trusted_networks
+from alpr.app.api import forwarded_client, trusted_networks
 from alpr.config import PolicyConfig
-from alpr.roles import purpose_refusal, refusal
-from alpr.users import User, apply_change, break_glass_refusal, change_refusal, dates_refusal, years_ahead
+from alpr.domain.roles import purpose_refusal, refusal
+from alpr.store.users import User, apply_change, break_glass_refusal, change_refusal, dates_refusal, years_ahead
 
 TODAY = date(2026, 12, 3)
 POLICY = PolicyConfig()

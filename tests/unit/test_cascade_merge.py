@@ -1,7 +1,7 @@
 """The cascade's pure parts: the window PP-OCR rereads, and merging the fast reader's plates with
 PP-OCR's (one reading per place, the more confident)."""
 
-from alpr.domain import Box
+from alpr.domain.types import Box
 from detectors.base import PlateText
 from detectors.cascade import merge, shifted, window
 

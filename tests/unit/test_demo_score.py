@@ -1,4 +1,4 @@
-from alpr.demo import score
+from alpr.app.demo import score
 
 
 def test_score_counts_passes_read_and_passes_right():

@@ -11,8 +11,8 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alpr import frames
-from alpr.domain import FrameMeta, Location
+from alpr.domain.types import FrameMeta, Location
+from alpr.messages import frames
 from flows.read_flow import Frame, Rejected, validate
 from sinks.kafka import SIZE_MARGIN, dead_letter_message, message_size
 

@@ -3,8 +3,8 @@
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from alpr.domain import Box, FrameMeta, Location, PlateRead
-from alpr.grouping import CameraGroups, consensus, group_id_for, same_vehicle
+from alpr.domain.grouping import CameraGroups, consensus, group_id_for, same_vehicle
+from alpr.domain.types import Box, FrameMeta, Location, PlateRead
 
 T0 = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
 
@@ -92,8 +92,8 @@ def test_within_one_edit_agrees_with_the_edit_distance():
     import itertools
     import random
 
-    from alpr.grouping import within_one_edit
-    from alpr.scoring import edit_distance
+    from alpr.domain.grouping import within_one_edit
+    from alpr.domain.scoring import edit_distance
 
     rng = random.Random(3)
     words = ["".join(rng.choice("AB01") for _ in range(rng.randint(3, 6))) for _ in range(60)]

@@ -4,8 +4,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from alpr.crypto import Keyring, UnknownKeyError, generate_key_file
-from alpr.domain import Box, FrameMeta, HotlistEntry, Location, Match, PlateRead
-from alpr.hits import best_matches, hit_key, suppress_repeats
+from alpr.domain.hits import best_matches, hit_key, suppress_repeats
+from alpr.domain.types import Box, FrameMeta, HotlistEntry, Location, Match, PlateRead
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
 ENTRY = HotlistEntry("stolen", "e1", "ABC1234")

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alpr.hotlist_import import STATE_FEED, FileError, decode, lines_of, parse_csv, parse_state_feed
+from alpr.hotlists.importer import STATE_FEED, FileError, decode, lines_of, parse_csv, parse_state_feed
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 

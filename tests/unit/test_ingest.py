@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from alpr import ingest
-from alpr.domain import Location
+from alpr.domain.types import Location
+from alpr.messages import ingest
 
 LOC = Location(40.0, -74.0)
 

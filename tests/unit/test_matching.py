@@ -1,6 +1,6 @@
 import pytest
 
-from alpr.matching import PatternSet, fold, normalize_pattern, validate_pattern
+from alpr.domain.matching import PatternSet, fold, normalize_pattern, validate_pattern
 
 
 def test_fold_maps_confusables_to_digits():
@@ -42,7 +42,7 @@ def test_pattern_index_agrees_with_plain_regex_matching():
     import random
     import re
 
-    from alpr.simulator.plates import fill
+    from alpr.dev.simulator.plates import fill
 
     rng = random.Random(4)
     patterns = sorted({fill(rng.choice(("LL?###*", "*L#L#*", "#LL?##", "L*###", "L?#*#", "*##")), rng) for _ in range(400)})

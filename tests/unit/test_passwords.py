@@ -2,8 +2,8 @@ import base64
 
 import pytest
 
-from alpr import passwords
-from alpr.passwords import PasswordRejected, check_policy, hash_password, needs_rehash, verify_password
+from alpr.domain import passwords
+from alpr.domain.passwords import PasswordRejected, check_policy, hash_password, needs_rehash, verify_password
 
 SECRET = "correct-horse-battery-staple-91"
 

@@ -3,9 +3,9 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from alpr import frames
-from alpr.domain import FrameMeta, Location
-from alpr.plates import PlateFormat, fit_layout, is_plausible, normalize, parse_layouts, readings
+from alpr.domain.plates import PlateFormat, fit_layout, is_plausible, normalize, parse_layouts, readings
+from alpr.domain.types import FrameMeta, Location
+from alpr.messages import frames
 
 
 @pytest.mark.parametrize("raw, plate", [("abc-1234", "ABC1234"), (" 7 xyz 123 ", "7XYZ123"), ("DP= 7160", "DP7160")])

@@ -1,5 +1,5 @@
-from alpr.domain import Box
-from alpr.scoring import center_inside, char_accuracy, confusions, edit_distance, iou, percentile
+from alpr.domain.scoring import center_inside, char_accuracy, confusions, edit_distance, iou, percentile
+from alpr.domain.types import Box
 
 
 def test_iou():
@@ -32,7 +32,7 @@ def test_percentile():
 
 
 def test_calibration_error_and_bins():
-    from alpr.scoring import calibration
+    from alpr.domain.scoring import calibration
 
     # Perfectly calibrated: 0.9 readings right 9 times in 10, 0.1 readings right 1 time in 10.
     confs = [0.9] * 10 + [0.1] * 10

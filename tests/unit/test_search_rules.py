@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alpr.retention import cutoff
-from alpr.search import Near, SearchError, SearchQuery, build_sql
+from alpr.store.retention import cutoff
+from alpr.store.search import Near, SearchError, SearchQuery, build_sql
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
 

@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 import numpy as np
 
 from alpr.config import SimulatorConfig
-from alpr.plates import is_plausible
-from alpr.simulator.dataset import write_dataset
-from alpr.simulator.plates import STATES, plate_pool
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.dataset import write_dataset
+from alpr.dev.simulator.plates import STATES, plate_pool
+from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.plates import is_plausible
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 

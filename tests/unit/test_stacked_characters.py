@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from alpr.simulator.render import font
+from alpr.dev.simulator.render import font
 from detectors.stacked import serial_span
 
 

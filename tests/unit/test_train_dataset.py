@@ -3,8 +3,8 @@
 import pytest
 
 from alpr.config import SimulatorConfig
-from alpr.simulator.dataset import write_dataset
-from alpr.simulator.traffic import Simulator
+from alpr.dev.simulator.dataset import write_dataset
+from alpr.dev.simulator.traffic import Simulator
 from detectors.train import build_dataset
 
 
@@ -33,7 +33,7 @@ def test_real_and_simulated_scenes_become_yolo_labels(tmp_path):
 
 
 def test_train_recognizer_refuses_missing_data_before_loading_torch(tmp_path, monkeypatch, capsys):
-    from alpr.cli import main
+    from alpr.app.cli import main
 
     monkeypatch.setenv("ALPR_DATA_DIR", str(tmp_path))
     out = str(tmp_path / "rec.onnx")
@@ -45,7 +45,7 @@ def test_train_recognizer_refuses_missing_data_before_loading_torch(tmp_path, mo
 
 @pytest.mark.parametrize("size", ["384x600", "640", "0x640", "axb"])
 def test_train_detector_refuses_an_input_size_yolo_cannot_take(size, capsys):
-    from alpr.cli import main
+    from alpr.app.cli import main
 
     with pytest.raises(SystemExit) as stop:
         main(["train", "detector", "--input", size])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rapidocr_onnxruntime.ch_ppocr_rec.text_recognize import TextRecognizer
 
-from alpr.domain import Box
+from alpr.domain.types import Box
 from detectors import train_recognizer as tr
 from detectors.ppocr import CHAR_BAND, grow, plate_box
 from detectors.train import in_training_share

@@ -252,7 +252,7 @@ ORDER BY (seq, at);
 
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The
--- same statement as in alpr/db.py, as a full copy.
+-- same statement as in alpr/store/db.py, as a full copy.
 CREATE TABLE IF NOT EXISTS {db}.schema_migrations ON CLUSTER '{cluster}'
 (
     version     UInt32,

@@ -1,0 +1,1 @@
+"""Local development: the local stack (tansu, Redis, Prometheus) and the camera simulator."""

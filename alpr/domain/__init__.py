@@ -1,0 +1,1 @@
+"""Pure rules and types: plates, matching, grouping, hits, scoring, roles, passwords. No I/O."""

@@ -1,0 +1,1 @@
+"""Hot lists in Redis: the sealed store and the importers."""
