@@ -18,68 +18,32 @@ import csv
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from alpr.domain.matching import fold
 from alpr.domain.plates import normalize
-from alpr.domain.scoring import calibration, char_accuracy, confusions, iou, percentile
+from alpr.domain.scoring import Tally, confusions, iou
 from alpr.domain.types import Box
 from detectors.base import PlateReader
 
 IOU_DETECTED = 0.5
 
 
-@dataclass
-class Tally:
-    plates: int = 0
-    detected: int = 0
-    top1: int = 0
-    topn: int = 0
-    match1: int = 0
-    matchn: int = 0
-    char_acc: float = 0.0
-    ms: list[float] = field(default_factory=list)
-    pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
-    confidences: list[float] = field(default_factory=list)  # of each best read (0 when nothing was read)
-
-    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None, confidence: float) -> None:
-        self.plates += 1
-        self.confidences.append(confidence)
-        self.detected += bool(detected)
-        self.top1 += best == truth
-        self.topn += truth in candidates
-        self.match1 += fold(best) == fold(truth)
-        self.matchn += fold(truth) in map(fold, candidates)
-        self.char_acc += char_accuracy(best, truth)
-        self.pairs.append((best, truth))
-
-    def summary(self, images: int, reader: PlateReader, scenes: bool) -> dict:
-        n = max(1, self.plates)
-        return {
-            "images": images,
-            "plates": self.plates,
-            "detection_recall": round(self.detected / n, 4) if scenes else None,
-            "read_top1": round(self.top1 / n, 4),
-            "read_topn": round(self.topn / n, 4),
-            "match_top1": round(self.match1 / n, 4),
-            "match_topn": round(self.matchn / n, 4),
-            "char_accuracy": round(self.char_acc / n, 4),
-            "calibration_error": round(self.calibration()[0], 4),
-            "ms_per_image_median": round(percentile(self.ms, 0.5), 1),
-            "ms_per_image_p95": round(percentile(self.ms, 0.95), 1),
-            "detector": _detector_name(reader) if scenes else None,
-            "ocr": _ocr_name(reader),
-            "runtime": getattr(reader, "runtime", None),
-            "precision": getattr(reader, "precision", None),
-        }
-
-    def calibration(self) -> tuple[float, list[tuple[float, float, int]]]:
-        """How well the best read's confidence predicts that it is right (see ``scoring.calibration``)."""
-        return calibration(self.confidences, [r == t for r, t in self.pairs])
+def summary(tally: Tally, images: int, reader: PlateReader, scenes: bool) -> dict:
+    """The JSON of `alpr eval`: the tally's rates, and which reader made them."""
+    rates = tally.rates()
+    return {
+        "images": images,
+        "plates": tally.plates,
+        **rates,
+        "detection_recall": rates["detection_recall"] if scenes else None,
+        "detector": _detector_name(reader) if scenes else None,
+        "ocr": _ocr_name(reader),
+        "runtime": getattr(reader, "runtime", None),
+        "precision": getattr(reader, "precision", None),
+    }
 
 
 def _progress(done: int, total: int) -> None:
@@ -121,7 +85,7 @@ def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None)
             candidates = [reading, *best.candidates] if best else []
             tally.add(truth, reading, candidates, detected, best.confidence if best else 0.0)
         _progress(i, len(labels))
-    return tally.summary(images, reader, True), tally
+    return summary(tally, images, reader, True), tally
 
 
 def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
@@ -144,7 +108,7 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) 
         best = readings[0][0] if readings else ""
         tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0)
         _progress(i, len(rows))
-    return tally.summary(images, reader, False), tally
+    return summary(tally, images, reader, False), tally
 
 
 def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> int:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import cv2
 import numpy as np
 
-from alpr.domain.scoring import edit_distance, iou
+from alpr.domain.scoring import corpus_scores, iou
 from alpr.domain.types import Box
 from detectors import ctc, recognizers
 from detectors.evaluate import endtoend_labels
@@ -294,14 +294,6 @@ def fold_o(text: str) -> str:
     return text.replace("O", "0")
 
 
-def scores(preds: Sequence[str], truths: Sequence[str]) -> dict[str, float]:
-    """Exact match and character accuracy (1 - edits / truth characters), O folded to 0."""
-    p, t = [fold_o(s) for s in preds], [fold_o(s) for s in truths]
-    n = len(t)
-    return {"n": n, "exact": sum(a == b for a, b in zip(p, t)) / n if n else 0.0,
-            "char_acc": 1 - sum(edit_distance(a, b) for a, b in zip(p, t)) / max(1, sum(len(b) for b in t))}
-
-
 def split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
     """(training, validation) by ``is_validation`` of each sample's scene."""
     val = [s for s in samples if is_validation(s.name)]
@@ -520,7 +512,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
     say(f"cut head reads like the stock model on {agreement:.1%} of {len(check)} validation crops")
 
     def validate() -> dict[str, dict[str, float]]:
-        return {k: scores(greedy(_predict(model, c)), t) for k, (c, t) in val_sets.items()}
+        return {k: corpus_scores(greedy(_predict(model, c)), t, fold_o) for k, (c, t) in val_sets.items()}
 
     def key(v: dict[str, dict[str, float]]) -> tuple[float, float]:
         # US and extra validation crops pooled: a few dozen US crops alone let one lucky step win.

@@ -28,6 +28,7 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.plates import fill
 from alpr.dev.simulator.traffic import Simulator
+from alpr.domain.scoring import pass_scores
 from alpr.hotlists.store import HotlistStore, NewEntry
 from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
@@ -52,24 +53,6 @@ def load_demo_hotlists(store: HotlistStore, sim: Simulator, rng: random.Random) 
     store.replace("bolo", [NewEntry(p, {"reason": "BOLO: armed robbery suspect vehicle", "case": "DEMO-B1"})
                            for p in bolo], source="demo")
     return {"stolen": stolen, "bolo": bolo}
-
-
-def score(truth: dict[str, tuple[str, tuple[str, ...]]], passes: list[tuple[str, str]]) -> dict[str, float | int]:
-    """Stored vehicle passes against the simulator's truth (frame_id -> (camera, true plates)).
-
-    A pass is (frame_id of its best frame, plate). Accuracy: of the (camera, plate) passes shown,
-    the share stored with exactly that plate; precision: the share of stored passes whose plate is
-    in their best frame.
-    """
-    shown = {(cam, p) for cam, ps in truth.values() for p in ps}
-    stored = {(truth[f][0], p) for f, p in passes if f in truth}
-    wrong = [(p, truth[f][1]) for f, p in passes if f in truth and p not in truth[f][1]]
-    return {
-        "plates_shown": len(shown),
-        "read_accuracy": round(len(shown & stored) / len(shown), 4) if shown else 0.0,
-        "read_precision": round(1 - len(wrong) / len(passes), 4) if passes else 0.0,
-        "misread_passes": [{"stored": p, "shown": list(ps)} for p, ps in wrong],
-    }
 
 
 def read_topic(cfg: Config, topic: str, since: datetime) -> list:
@@ -210,7 +193,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
         "hit_plates": sorted({h["plate"] for h in hits}),
         "dead_letters": len(dead),
         "dead_letter_reasons": dict(Counter(dict(m.headers() or []).get("dlq_reason", b"?").decode() for m in dead)),
-        **score(truth, rows),
+        **pass_scores(truth, rows),
         "example_sql": sql.replace("%(since)s", f"'{run_start:%Y-%m-%d %H:%M:%S}'"),
         "example_result": [dict(zip(example.column_names, map(str, r))) for r in example.result_rows],
     }

@@ -1,11 +1,14 @@
-"""Scoring plate reads against ground truth: pure functions for the evaluation command."""
+"""Scoring plate reads against ground truth, in one place: `alpr eval` (``Tally``), recogniser
+training (``corpus_scores``) and the demo (``pass_scores``). Pure functions."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from alpr.domain.matching import fold
 from alpr.domain.types import Box
 
 
@@ -73,3 +76,74 @@ def calibration(confidences: Sequence[float], correct: Sequence[bool], bins: int
             table.append((round(conf, 3), round(acc, 3), len(idx)))
             error += len(idx) * abs(conf - acc)
     return (error / len(confidences) if confidences else 0.0), table
+
+
+@dataclass
+class Tally:
+    plates: int = 0
+    detected: int = 0
+    top1: int = 0
+    topn: int = 0
+    match1: int = 0
+    matchn: int = 0
+    char_acc: float = 0.0
+    ms: list[float] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
+    confidences: list[float] = field(default_factory=list)  # of each best read (0 when nothing was read)
+
+    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None, confidence: float) -> None:
+        self.plates += 1
+        self.confidences.append(confidence)
+        self.detected += bool(detected)
+        self.top1 += best == truth
+        self.topn += truth in candidates
+        self.match1 += fold(best) == fold(truth)
+        self.matchn += fold(truth) in map(fold, candidates)
+        self.char_acc += char_accuracy(best, truth)
+        self.pairs.append((best, truth))
+
+    def rates(self) -> dict[str, float]:
+        """The shares of plates found, read and matched, and the timing percentiles."""
+        n = max(1, self.plates)
+        return {
+            "detection_recall": round(self.detected / n, 4),
+            "read_top1": round(self.top1 / n, 4),
+            "read_topn": round(self.topn / n, 4),
+            "match_top1": round(self.match1 / n, 4),
+            "match_topn": round(self.matchn / n, 4),
+            "char_accuracy": round(self.char_acc / n, 4),
+            "calibration_error": round(self.calibration()[0], 4),
+            "ms_per_image_median": round(percentile(self.ms, 0.5), 1),
+            "ms_per_image_p95": round(percentile(self.ms, 0.95), 1),
+        }
+
+    def calibration(self) -> tuple[float, list[tuple[float, float, int]]]:
+        """How well the best read's confidence predicts that it is right (``calibration``)."""
+        return calibration(self.confidences, [r == t for r, t in self.pairs])
+
+
+def corpus_scores(preds: Sequence[str], truths: Sequence[str], same=lambda s: s) -> dict[str, float]:
+    """Exact match and character accuracy (1 - edits / truth characters) over a corpus, after
+    ``same`` maps spellings that count as one (recogniser training folds O to 0)."""
+    p, t = [same(s) for s in preds], [same(s) for s in truths]
+    n = len(t)
+    return {"n": n, "exact": sum(a == b for a, b in zip(p, t)) / n if n else 0.0,
+            "char_acc": 1 - sum(edit_distance(a, b) for a, b in zip(p, t)) / max(1, sum(len(b) for b in t))}
+
+
+def pass_scores(truth: dict[str, tuple[str, tuple[str, ...]]], passes: list[tuple[str, str]]) -> dict[str, float | int]:
+    """Stored vehicle passes against a simulator's truth (frame_id -> (camera, true plates)).
+
+    A pass is (frame_id of its best frame, plate). Accuracy: of the (camera, plate) passes shown,
+    the share stored with exactly that plate; precision: the share of stored passes whose plate is
+    in their best frame.
+    """
+    shown = {(cam, p) for cam, ps in truth.values() for p in ps}
+    stored = {(truth[f][0], p) for f, p in passes if f in truth}
+    wrong = [(p, truth[f][1]) for f, p in passes if f in truth and p not in truth[f][1]]
+    return {
+        "plates_shown": len(shown),
+        "read_accuracy": round(len(shown & stored) / len(shown), 4) if shown else 0.0,
+        "read_precision": round(1 - len(wrong) / len(passes), 4) if passes else 0.0,
+        "misread_passes": [{"stored": p, "shown": list(ps)} for p, ps in wrong],
+    }

@@ -1,6 +1,6 @@
 """How `alpr eval` counts a read: exactly as spelled, and as the hot lists would match it."""
 
-from detectors.evaluate import Tally
+from alpr.domain.scoring import Tally
 
 
 def test_a_look_alike_misread_is_a_miss_but_still_a_hot_list_match():
