@@ -5,7 +5,7 @@
     access    the access gate and sessions            dev       local stack and camera simulator
     app       CLI, HTTP API, demo: the only package that imports ``flows``, ``detectors``, ``sinks``
 
-``config``, ``metrics``, ``crypto`` and ``retry`` serve them all. ``tests/unit/test_layers.py``
+``config``, ``metrics``, ``crypto`` and ``retry`` serve them all. ``tests/core/test_layers.py``
 holds the import rules.
 """
 

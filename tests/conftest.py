@@ -159,3 +159,11 @@ def cli(cfg, monkeypatch, tmp_path):
 
     run.login = login
     return run
+
+
+def pytest_collection_modifyitems(items):
+    """Every test is ``unit`` (no service) unless its module says ``integration`` (real Kafka, Redis,
+    ClickHouse, processes): ``pytest -m unit`` runs in seconds."""
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)

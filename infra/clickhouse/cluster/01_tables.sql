@@ -7,7 +7,7 @@
 -- {fold_from}, {fold_to}, with the same values as migrate() uses. The ClickHouse macros {cluster},
 -- {shard} and {replica} stay as written: every server expands them from its <macros> config.
 --
--- tests/integration/test_cluster_ddl.py checks that every statement parses and that each table
+-- tests/store/test_cluster_ddl.py checks that every statement parses and that each table
 -- here has exactly the columns, codecs, keys, indexes and TTL of the migrated chDB table. A new
 -- migration needs its cluster form here and its row in schema_migrations at the end.
 --

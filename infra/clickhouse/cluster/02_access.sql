@@ -11,7 +11,7 @@
 -- <secret> in remote_servers the shards run the forwarded query as the initial user and check
 -- that user's rights on the local tables, and they log it under that user's name.
 --
--- tests/integration/test_cluster_ddl.py parses every statement and checks that analysts get
+-- tests/store/test_cluster_ddl.py parses every statement and checks that analysts get
 -- nothing but SELECT on the LPR tables, that auditors never see password hashes and that nobody
 -- may change or remove an audit record. Keep one privilege list and one table per GRANT or REVOKE.
 

@@ -6,6 +6,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from alpr.store import db, sql_guard
 from alpr.store.sql_guard import SqlRefused
 
+pytestmark = pytest.mark.integration
+
 READ_COLUMNS = ["read_id", "camera_id", "captured_at", "seen_ms", "frames", "plate", "candidates", "confidence",
                 "latitude", "longitude", "detector"]
 

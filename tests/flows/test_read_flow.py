@@ -23,6 +23,8 @@ from alpr.store import db
 from flows.read_flow import build
 from tests.conftest import consume_all
 
+pytestmark = pytest.mark.integration
+
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "infra" / "schemas" / "hit.v1.json").read_text())
 
 

@@ -15,6 +15,8 @@ from alpr.domain.plates import normalize
 from detectors import ctc
 from detectors.ppocr import line_shape_ok, plate_plausible
 
+pytestmark = pytest.mark.integration
+
 
 def test_reads_simulated_plates(reader):
     frames = Simulator(SimulatorConfig(seed=33, no_plate_ratio=0.0)).frames(

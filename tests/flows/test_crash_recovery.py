@@ -25,7 +25,7 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev.stack import free_port
 from alpr.hotlists.store import HotlistStore, NewEntry
 from tests.conftest import consume_all
-from tests.integration.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
+from tests.flows.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,8 @@ DUMP = """
 import json, sys
 from alpr import config
 from alpr.store import db
+
+pytestmark = pytest.mark.integration
 cfg = config.load()
 c = db.connect(cfg)
 d = cfg.clickhouse.database

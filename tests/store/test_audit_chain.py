@@ -23,7 +23,9 @@ from alpr.dev.stack import free_port, redis_binary
 from alpr.store import audit, db, evidence
 from alpr.store.audit import AuditLog, AuditRecord, AuditUnavailable, KeySource
 from tests.conftest import logged_on
-from tests.integration.test_storage import make_read, store
+from tests.store.test_storage import make_read, store
+
+pytestmark = pytest.mark.integration
 
 PURPOSE = "quarterly review of the access log"
 

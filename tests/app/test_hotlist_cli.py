@@ -15,7 +15,9 @@ from alpr.app.cli import main
 from alpr.hotlists.store import HotlistStore
 from alpr.store import db
 from tests.conftest import logged_on
-from tests.unit.test_hotlist_import import feed_line
+from tests.hotlists.test_hotlist_import import feed_line
+
+pytestmark = pytest.mark.integration
 
 CHANGE = ["--purpose", "hot-list upkeep"]
 

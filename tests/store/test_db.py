@@ -1,8 +1,12 @@
 from datetime import datetime, timezone
 
+import pytest
+
 from alpr.domain.types import Box, FrameMeta, Location, PlateRead
 from alpr.store import db
 from sinks.clickhouse import IMAGES, READS
+
+pytestmark = pytest.mark.integration
 
 MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log",
               "0004_audit_keyed_chain", "0005_users_must_change_password"]

@@ -5,11 +5,14 @@ import urllib.request
 
 import cv2
 import numpy as np
+import pytest
 
 from alpr.app.cli import main
 from alpr.dev.stack import free_port
 from alpr.messages import frames
 from tests.conftest import consume_all
+
+pytestmark = pytest.mark.integration
 
 
 def _env(monkeypatch, cfg):

@@ -11,6 +11,8 @@ from alpr.store import db, evidence, retention
 from alpr.store.search import Near, SearchQuery, build_sql, images, search, vocabulary_query
 from sinks.clickhouse import HITS, IMAGES, READS
 
+pytestmark = pytest.mark.integration
+
 # An hour ahead of the clock: reads "just past the limit" at NOW are not yet expired for the TTL,
 # so only enforcement (told the time is NOW) can remove them.
 NOW = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)

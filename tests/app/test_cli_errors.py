@@ -18,6 +18,8 @@ from alpr.app.cli_util import Exit
 from alpr.dev.stack import free_port
 from tests.conftest import logged_on
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 
 

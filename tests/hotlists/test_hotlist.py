@@ -10,6 +10,8 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.hotlists.store import HotlistStore, NewEntry, list_key
 from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def store(cfg, keyring) -> HotlistStore:

@@ -17,6 +17,8 @@ from alpr.hotlists.store import HotlistStore, NewEntry
 from alpr.messages.kafka import broker_ready
 from tests.conftest import free_port, make_config
 
+pytestmark = pytest.mark.integration
+
 
 def test_session_stack_is_healthy(services):
     rows = {r["service"]: r for r in stack.status(services)}

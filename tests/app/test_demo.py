@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.slow
 def test_demo_reports_reads_hits_and_accuracy(tmp_path):

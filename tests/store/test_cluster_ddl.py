@@ -8,11 +8,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from alpr.config import Config
 from alpr.domain.matching import FOLD_FROM, FOLD_TO
 from alpr.store import db
+
+pytestmark = pytest.mark.integration
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "clickhouse" / "cluster"
 TABLES, ACCESS = CLUSTER_DIR / "01_tables.sql", CLUSTER_DIR / "02_access.sql"

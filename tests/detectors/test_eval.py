@@ -10,6 +10,8 @@ from alpr.dev.simulator.dataset import write_dataset
 from alpr.dev.simulator.traffic import Simulator
 from tests.conftest import SHARED_DATASETS
 
+pytestmark = pytest.mark.integration
+
 KEYS = {"images", "plates", "detection_recall", "read_top1", "read_topn", "match_top1", "match_topn", "char_accuracy",
         "calibration_error", "ms_per_image_median", "ms_per_image_p95", "detector", "ocr", "runtime", "precision"}
 

@@ -15,6 +15,8 @@ from alpr.domain.types import Box
 from detectors.registry import make_reader
 from detectors.yolo import BUNDLED, YoloDetector, onnx_weights
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def yolo_reader():

@@ -39,7 +39,9 @@ from alpr.messages.publish import FramePublisher
 from alpr.store import db
 from flows.read_flow import build
 from tests.conftest import consume_all
-from tests.integration.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
+from tests.flows.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
+
+pytestmark = pytest.mark.integration
 
 
 def counted(counter, label: str) -> float:

@@ -21,7 +21,9 @@ from alpr.dev.stack import free_port
 from alpr.domain import passwords
 from alpr.store import db
 from alpr.store.users import User
-from tests.integration.test_storage import make_read, store
+from tests.store.test_storage import make_read, store
+
+pytestmark = pytest.mark.integration
 
 PASSWORD = "correct-horse-battery-staple-91"
 TODAY = date.today()

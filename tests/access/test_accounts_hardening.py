@@ -61,6 +61,8 @@ READ_LOGONS = """
 import json, sys
 from alpr import config
 from alpr.store import db
+
+pytestmark = pytest.mark.integration
 out = {}
 for database in sys.argv[1:]:
     cfg = config.load()

@@ -3,13 +3,16 @@ data (or the access log) writes an audit record, when allowed and when denied.""
 
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
 import redis
 
 from alpr.access.gate import Access
 from alpr.app.cli import build_parser
 from alpr.store import db
 from tests.conftest import PASSWORD
-from tests.integration.test_storage import make_read, store
+from tests.store.test_storage import make_read, store
+
+pytestmark = pytest.mark.integration
 
 TODAY = date.today()
 

@@ -13,6 +13,8 @@ from alpr.store import db
 from alpr.store.audit import AuditRecord
 from alpr.store.users import User
 
+pytestmark = pytest.mark.integration
+
 PASSWORD = "correct-horse-battery-staple-91"
 TODAY = date.today()
 

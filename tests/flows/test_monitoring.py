@@ -34,6 +34,8 @@ from alpr.store.audit import AuditLog, AuditRecord, KeySource
 from dashboards.build import DASHBOARDS, OUT_DIR, queries, render
 from sinks.clickhouse import READS
 
+pytestmark = pytest.mark.integration
+
 PROM_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 
 
