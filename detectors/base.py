@@ -16,7 +16,7 @@ class PlateText:
 
     box: Box  # axis-aligned, image pixels
     corners: tuple[tuple[float, float], ...]  # 4 points clockwise from top-left, image pixels
-    raw_text: str  # what the recogniser returned
+    raw_text: str  # what the recognizer returned
     plate: str  # normalised plate number
     confidence: float  # recognition confidence, 0..1
     det_confidence: float  # detection confidence, 0..1: the plate detector's score or the text line's box score

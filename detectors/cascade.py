@@ -7,7 +7,7 @@ plate at least ``accept`` confident is done. Where it found plates but read them
 reads again a window around each (``window``: on the training-share scenes the text detector found
 the same lines there as over the whole frame, at about a quarter of the cost; a window of three
 plates each way alone was too small for it); where it found none, PP-OCR reads the whole frame. The
-two sets of plates are merged. Both share one set of recognisers.
+two sets of plates are merged. Both share one set of recognizers.
 """
 
 from __future__ import annotations

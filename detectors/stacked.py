@@ -1,6 +1,6 @@
 """Stacked characters beside a plate's serial: the small letters printed one above the other at
 either end of many US plates (``RT`` on Massachusetts specialty plates, ``NG`` in Oregon, a month
-or a county code). They are not part of the plate number, but a line recogniser reads one of them
+or a county code). They are not part of the plate number, but a line recognizer reads one of them
 as an extra character (``R72LY`` for ``72LY``). Found from the crop's ink alone: connected
 components of the text's polarity, the serial's characters as the run of tall ones of one height,
 and small characters as two components about half that height, one above the other or side by side

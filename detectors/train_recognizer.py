@@ -1,4 +1,4 @@
-"""Fine-tuning the plate recogniser: PP-OCRv4's text recogniser, as shipped in rapidocr-onnxruntime,
+"""Fine-tuning the plate recognizer: PP-OCRv4's text recognizer, as shipped in rapidocr-onnxruntime,
 trained on plate crops with CTC on CPU, its 6,625-class head cut to the 37 plate classes, exported
 to ONNX for ``PPOCRReader(recognizer=...)`` with a model card beside it.
 
@@ -266,7 +266,7 @@ def augment(image: np.ndarray, box: tuple[float, float, float, float], band: tup
 
 
 def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> np.ndarray:
-    """(N, 3, 48, W) float32 exactly as ``PPOCRReader._recognise`` feeds the recogniser: height 48
+    """(N, 3, 48, W) float32 exactly as ``PPOCRReader._recognize`` feeds the recognizer: height 48
     keeping the aspect, (x/255 - 0.5)/0.5, zero padding on the right to the batch width (at least
     320, wider for a batch holding a longer line; or ``width``, squeezing longer crops into it)."""
     if width is None:
@@ -302,7 +302,7 @@ def split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
 
 # ------------------------------------------------------------------------------------------ model
 def stock_reader(threads: int = 2) -> PPOCRReader:
-    """The reader with PP-OCRv4's own recogniser alone, which finds the lines to cut."""
+    """The reader with PP-OCRv4's own recognizer alone, which finds the lines to cut."""
     from detectors.ppocr import PPOCRReader
 
     return PPOCRReader(threads=threads, second_recognizer=None)
@@ -322,7 +322,7 @@ def _import_torch():
 
 
 def convert(onnx_path: Path):
-    """The recogniser as a trainable torch.fx module giving logits, and its symbols (blank first).
+    """The recognizer as a trainable torch.fx module giving logits, and its symbols (blank first).
 
     The ONNX graph does not convert as shipped (weights are Constant nodes; a BatchNorm behind a
     shape-dependent Reshape has unknown rank): with the height fixed to 48, onnxslim folds the
@@ -455,7 +455,7 @@ def train(out: Path, *, crops: Path | None, scenes: Path | None, extra_crops: Pa
           frozen_convs: int = 24, warmup: int = 20, val_every: int = 40, print_every: int = 10, threads: int = 2,
           max_steps: int = 0, synthetic: int = 0, synthetic_fraction: float = 0.25,
           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Fine-tunes the stock recogniser for ``minutes`` of wall clock (or ``max_steps``), keeps the
+    """Fine-tunes the stock recognizer for ``minutes`` of wall clock (or ``max_steps``), keeps the
     checkpoint with the best validation exact match (US and extra crops pooled, O folded to 0, ties
     by character accuracy) on
     the ``VAL_SHARE`` hash split of the training share, and exports it to ``out``. Only files and
@@ -624,7 +624,7 @@ def write_card(out: Path, result: dict[str, Any], command: str) -> Path:
     card_json = out.with_suffix(".json")
     card_json.write_text(json.dumps(card, indent=2) + "\n")
     val = result["val"]
-    lines = [f"# Plate recogniser `{out.name}`", "",
+    lines = [f"# Plate recognizer `{out.name}`", "",
              f"- Base: {card['base']}, converted with onnx2torch {card['onnx2torch']}, head cut to 37 classes "
              f"(blank + 0-9 A-Z), first {result['frozen_convs']} convolutions frozen, "
              f"{result['trained_parameters']:,} parameters trained.",

@@ -2,7 +2,7 @@
 
 The detector finds whole plates, not text lines, in a small letterboxed copy of the frame, so it is
 fast and ignores clocks and signs; each plate is cut from the full-resolution frame and read by the
-PP-OCR recogniser (character band first, see ``PPOCRReader.recognize``; finding the character line
+PP-OCR recognizer (character band first, see ``PPOCRReader.recognize``; finding the character line
 with PP-OCR's text detector first was measured and gave no gain for its cost). Weights come from
 ``alpr train detector``; a user's own ``.onnx`` (one class, ultralytics layout) works the same, and a
 ``.pt`` is exported to ONNX once when ultralytics is installed.

@@ -207,7 +207,7 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     kafka.ensure_topics(cfg)
     db.migrate(db.connect(cfg), cfg)
     reader = reader or make_reader(cfg)
-    log.info("reader %s, recognisers %s, on %s in %s", getattr(reader, "detector_name", reader.name),
+    log.info("reader %s, recognizers %s, on %s in %s", getattr(reader, "detector_name", reader.name),
              getattr(reader, "ocr_name", "?"), getattr(reader, "runtime", "?"), getattr(reader, "precision", "?"))
     store = HotlistStore(redis.Redis.from_url(cfg.redis.url))
     brokers = cfg.kafka.bootstrap_servers.split(",")

@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--workdir", default="", help="dataset and training runs (default: <data_dir>/train)")
     td.set_defaults(func=cmd_train_detector)
-    tr = trs.add_parser("recognizer", help="fine-tune PP-OCRv4's recogniser on plate crops, export ONNX and write its model card")
+    tr = trs.add_parser("recognizer", help="fine-tune PP-OCRv4's recognizer on plate crops, export ONNX and write its model card")
     tr.add_argument("--out", required=True, help="ONNX file to write; use it with reader.recognizer_weights")
     tr.add_argument("--crops", metavar="DIR", help="seg_and_ocr-layout crops (groundtruth.csv + usimages/); training share only")
     tr.add_argument("--scenes", metavar="DIR", help="endtoend-layout scenes; training share only (plates and detected lines)")

@@ -52,7 +52,7 @@ def fit_layout(plate: str, layouts: Sequence[str]) -> str | None:
 
 
 def readings(plate: str, o_is_zero: bool = True, layouts: Sequence[str] = ()) -> list[str]:
-    """The readings to report for recognised text, best first; the text as read stays a candidate
+    """The readings to report for recognized text, best first; the text as read stays a candidate
     for hot-list matching and search.
 
     With the region's plate layouts, a reading that fits one is reported fitted. Otherwise, where

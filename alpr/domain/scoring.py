@@ -1,4 +1,4 @@
-"""Scoring plate reads against ground truth, in one place: `alpr eval` (``Tally``), recogniser
+"""Scoring plate reads against ground truth, in one place: `alpr eval` (``Tally``), recognizer
 training (``corpus_scores``) and the demo (``pass_scores``). Pure functions."""
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Tally:
 
 def corpus_scores(preds: Sequence[str], truths: Sequence[str], same=lambda s: s) -> dict[str, float]:
     """Exact match and character accuracy (1 - edits / truth characters) over a corpus, after
-    ``same`` maps spellings that count as one (recogniser training folds O to 0)."""
+    ``same`` maps spellings that count as one (recognizer training folds O to 0)."""
     p, t = [same(s) for s in preds], [same(s) for s in truths]
     n = len(t)
     return {"n": n, "exact": sum(a == b for a, b in zip(p, t)) / n if n else 0.0,

@@ -6,7 +6,7 @@ import pytest
 from detectors import ctc
 from detectors.ppocr import grow, joined_fragments, plate_box, plate_plausible, rect, stacked_rows, text_plausible
 
-# A toy recogniser vocabulary: blank, a dash, lower and upper case letters, digits and a look-alike.
+# A toy recognizer vocabulary: blank, a dash, lower and upper case letters, digits and a look-alike.
 SYMBOLS = ["blank", "-", "a", "A", "B", "8", "0", "O", "7", "丁"]
 FOLD = ctc.fold_classes(SYMBOLS)
 

@@ -53,7 +53,7 @@ def test_reads_real_us_plates(reader, openalpr_us):
         name, x, y, w, h, plate = txt.read_text().splitlines()[0].split("\t")
         result = reader.read(cv2.imread(str(openalpr_us / name)))
         hits += plate.strip() in {p.plate for p in result.plates}
-    # The plate-aware reading gets 23 of these 30 exactly (20 without the second recogniser; PP-OCRv4's
+    # The plate-aware reading gets 23 of these 30 exactly (20 without the second recognizer; PP-OCRv4's
     # own decoding: about 60%).
     assert hits / len(labels) >= 0.7
 
@@ -62,24 +62,24 @@ def test_a_crop_too_small_to_read_gives_no_readings(reader):
     assert reader.recognize(np.zeros((3, 40, 3), np.uint8)) == []
 
 
-def test_second_looks_keep_the_most_confident_recogniser(reader):
-    """Each line keeps the more confident of the two recognisers' decodings, and a wrong-sized
+def test_second_looks_keep_the_most_confident_recognizer(reader):
+    """Each line keeps the more confident of the two recognizers' decodings, and a wrong-sized
     character list is refused rather than decoded into the wrong letters."""
     from detectors import recognizers
 
-    assert [r.name for r in reader.recognisers] == ["ppocr-v4", "ppocr-v6-small"]
+    assert [r.name for r in reader.recognizers] == ["ppocr-v4", "ppocr-v6-small"]
     frames = Simulator(SimulatorConfig(seed=5, no_plate_ratio=0.0)).frames(
         realtime=False, start=datetime(2026, 11, 29, 9, tzinfo=timezone.utc))
     crops = []
     while len(crops) < 8:
         image = next(frames).image
         crops += reader._cut(image, [q for q in reader._detect(image)[0] if line_shape_ok(q)])
-    both = reader._recognise(crops, reader.recognisers)
-    alone = [reader._recognise(crops, [r]) for r in reader.recognisers]
+    both = reader._recognize(crops, reader.recognizers)
+    alone = [reader._recognize(crops, [r]) for r in reader.recognizers]
     confidence = ctc.confidence
     assert [confidence(c) for c in both] == [max(confidence(a[i]) for a in alone) for i in range(len(crops))]
     assert any(ctc.text(c) for c in both)
-    v6 = reader.recognisers[1]
+    v6 = reader.recognizers[1]
     with pytest.raises(ValueError, match="classes but its character list names"):
         recognizers.from_model("short list", v6.model, ["blank", "A", "B"])
 
@@ -170,8 +170,8 @@ def test_runtimes_read_alike(reader):
     from detectors.ppocr import PPOCRReader
 
     fold = ctc.fold_classes(reader.engine.text_rec.postprocess_op.character)
-    assert np.array_equal(reader.recognisers[0].fold.classes, fold.classes)
-    assert np.array_equal(reader.recognisers[0].fold.matrix, fold.matrix)
+    assert np.array_equal(reader.recognizers[0].fold.classes, fold.classes)
+    assert np.array_equal(reader.recognizers[0].fold.matrix, fold.matrix)
     assert reader.precision in ("bf16", "f32")
     threads = os.cpu_count() or 1
     reader = PPOCRReader(reader.det_max_side, reader.min_confidence, threads=threads, runtime="openvino-f32")
@@ -209,8 +209,8 @@ def test_second_looks_go_only_to_the_lines_named(reader, monkeypatch):
     from detectors.ppocr import LINE_VIEWS, rect
 
     batches: list[int] = []
-    recognise = reader._recognise
-    monkeypatch.setattr(reader, "_recognise", lambda crops, models: batches.append(len(crops)) or recognise(crops, models))
+    recognize = reader._recognize
+    monkeypatch.setattr(reader, "_recognize", lambda crops, models: batches.append(len(crops)) or recognize(crops, models))
     noise = np.random.default_rng(0).integers(0, 255, (60, 200, 3), np.uint8)  # never read surely
     lines = [rect(0, 10, 200, 50), rect(20, 5, 180, 55)]
     reader._read_lines(noise, lines, plausible=None)

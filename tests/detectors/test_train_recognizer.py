@@ -1,4 +1,4 @@
-"""The recogniser's training data: which files are trained on, how crops are cut, augmented and fed
+"""The recognizer's training data: which files are trained on, how crops are cut, augmented and fed
 to the model, and how readings are scored. No torch and no datasets: small synthetic folders."""
 
 import random
@@ -136,7 +136,7 @@ def test_augment_gives_a_jittered_uint8_band():
     assert np.array_equal(again, outs[3])  # reproducible from the seed
 
 
-def test_rec_batch_matches_what_the_reader_feeds_the_recogniser():
+def test_rec_batch_matches_what_the_reader_feeds_the_recognizer():
     crops = [_plate("AB1", w=90, h=30), _plate("XYZ123", w=400, h=40), _plate("Q", w=20, h=30)]
     rec = SimpleNamespace(rec_image_shape=[3, 48, 320])
     for batch in (crops[:1], crops):
