@@ -30,7 +30,11 @@ class ReaderResult:
 
 
 class PlateReader(Protocol):
-    name: str
+    name: str  # the reader as a whole, stored with every read
+    detector_name: str  # what finds the plates
+    ocr_name: str  # the recognizers that read them
+    runtime: str  # what runs the models (detectors/runtime.py)
+    precision: str  # the precision the runtime computes in
 
     def read(self, image: np.ndarray) -> ReaderResult:
         """Find and read every plate in a BGR image."""

@@ -39,10 +39,10 @@ def summary(tally: Tally, images: int, reader: PlateReader, scenes: bool) -> dic
         "plates": tally.plates,
         **rates,
         "detection_recall": rates["detection_recall"] if scenes else None,
-        "detector": _detector_name(reader) if scenes else None,
-        "ocr": _ocr_name(reader),
-        "runtime": getattr(reader, "runtime", None),
-        "precision": getattr(reader, "precision", None),
+        "detector": reader.detector_name if scenes else None,
+        "ocr": reader.ocr_name,
+        "runtime": reader.runtime,
+        "precision": reader.precision,
     }
 
 
@@ -148,9 +148,3 @@ def table(summary: dict, tally: Tally) -> str:
     return "\n".join(lines)
 
 
-def _detector_name(reader: PlateReader) -> str:
-    return getattr(reader, "detector_name", reader.name)
-
-
-def _ocr_name(reader: PlateReader) -> str:
-    return getattr(reader, "ocr_name", reader.name)

@@ -169,6 +169,7 @@ def _det_input(pre, image: np.ndarray) -> np.ndarray | None:
 
 class PPOCRReader:
     name = "ppocr-v4"
+    detector_name = name  # PP-OCR's own text detector finds the lines that become plate boxes
 
     def __init__(self, det_max_side: int = 1280, min_confidence: float = 0.3, threads: int = 1,
                  plate_aspect: float = PLATE_ASPECT, recognizer: Path | None = None,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import cv2
 import numpy as np
 
+from alpr.domain.boxes import padded
 from alpr.domain.scoring import corpus_scores, iou
 from alpr.domain.types import Box
 from detectors import ctc, recognizers
@@ -127,9 +128,7 @@ def _cut_around(image: np.ndarray, box: tuple[float, float, float, float],
                 margin: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """``image`` cut to ``box`` plus ``margin`` of its size on each side, and the box in the cut."""
     x0, y0, x1, y1 = box
-    mx, my = int(margin * (x1 - x0)) + 2, int(margin * (y1 - y0)) + 2
-    cx0, cy0 = max(0, int(x0) - mx), max(0, int(y0) - my)
-    cx1, cy1 = min(image.shape[1], int(math.ceil(x1)) + mx), min(image.shape[0], int(math.ceil(y1)) + my)
+    cx0, cy0, cx1, cy1 = padded(x0, y0, x1, y1, margin, margin, image.shape[1], image.shape[0], extra_px=2)
     return image[cy0:cy1, cx0:cx1].copy(), (float(x0 - cx0), float(y0 - cy0), float(x1 - cx0), float(y1 - cy0))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from alpr.domain.boxes import padded
 from alpr.domain.plates import PlateFormat
 from alpr.domain.types import Box
 from detectors.base import PlateText, ReaderResult
@@ -122,8 +123,8 @@ class YoloPPOCRReader:
         h, w = image.shape[:2]
         crops = []
         for x0, y0, x1, y1 in boxes:
-            px, py = (x1 - x0) * CROP_PAD[0], (y1 - y0) * CROP_PAD[1]
-            crops.append(image[int(max(0, y0 - py)):int(min(h, y1 + py)), int(max(0, x0 - px)):int(min(w, x1 + px))])
+            cx0, cy0, cx1, cy1 = padded(x0, y0, x1, y1, *CROP_PAD, w, h)
+            crops.append(image[cy0:cy1, cx0:cx1])
         t2 = time.perf_counter()
         plates: list[PlateText] = []
         for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):

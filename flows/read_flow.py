@@ -41,14 +41,13 @@ from alpr.messages import frames, kafka
 from alpr.store import db
 from detectors.base import PlateReader
 from detectors.registry import make_reader
+from sinks import images
 from sinks.clickhouse import HITS, IMAGES, READS, ClickHouseSink
 from sinks.kafka import ExactlyOnceKafkaSink, dead_letter_message, hit_message
 
 log = logging.getLogger(__name__)
 
-CROP_PAD = 0.15  # extra context around the plate box in the stored crop
 GROUPING_SECONDS = metrics.STAGE_SECONDS.labels("grouping")
-SCENE_MAX_SIDE = 640  # the stored scene image: enough to see the vehicle and the place, small on disk
 # Redis errors worth waiting out (BusyLoadingError, a restarted Redis loading its dump, is one of them).
 REDIS_TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
@@ -91,21 +90,6 @@ def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
     return Frame(msg, meta, jpeg)
 
 
-def crop(image, box, pad: float = CROP_PAD) -> bytes:
-    h, w = image.shape[:2]
-    dx, dy = int(box.w * pad), int(box.h * pad)
-    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
-    x1, y1 = min(w, box.x + box.w + dx), min(h, box.y + box.h + dy)
-    return frames.encode_jpeg(image[y0:y1, x0:x1], quality=92)
-
-
-def scene(image) -> bytes:
-    h, w = image.shape[:2]
-    scale = min(1.0, SCENE_MAX_SIDE / max(h, w))
-    small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    return frames.encode_jpeg(small, quality=75)
-
-
 def make_read_step(reader: PlateReader):
     def read_plates(frame: Frame) -> list[PlateRead] | Rejected:
         t0 = time.perf_counter()
@@ -122,7 +106,7 @@ def make_read_step(reader: PlateReader):
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         metrics.STAGE_SECONDS.labels("detect").observe(result.timings_ms.get("detect", 0) / 1000)
         metrics.STAGE_SECONDS.labels("ocr").observe(result.timings_ms.get("ocr", 0) / 1000)
-        scene_jpeg = scene(image) if result.plates else b""
+        scene_jpeg = images.scene(image) if result.plates else b""
         reads = [
             PlateRead(
                 read_id=read_id_for(frame.meta.frame_id, i),
@@ -130,7 +114,7 @@ def make_read_step(reader: PlateReader):
                 plate=p.plate,
                 confidence=p.confidence,
                 box=p.box,
-                crop_jpeg=crop(image, p.box),
+                crop_jpeg=images.plate_crop(image, p.box),
                 detector=reader.name,
                 candidates=p.candidates,
                 scene_jpeg=scene_jpeg,
@@ -199,16 +183,11 @@ class GroupReads(StatefulBatchLogic):
 
 
 def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:
-    """The dataflow; ``tail=False`` stops at the end of the frames topic (tests, backfills).
-
-    Building also creates missing topics and applies pending schema migrations (both idempotent),
-    so a fresh deployment needs no separate set-up step before its first run.
-    """
-    kafka.ensure_topics(cfg)
-    db.migrate(db.connect(cfg), cfg)
+    """The dataflow, wired and not yet run (``set_up`` readies topics and tables); ``tail=False``
+    stops at the end of the frames topic (tests, backfills)."""
     reader = reader or make_reader(cfg)
-    log.info("reader %s, recognizers %s, on %s in %s", getattr(reader, "detector_name", reader.name),
-             getattr(reader, "ocr_name", "?"), getattr(reader, "runtime", "?"), getattr(reader, "precision", "?"))
+    log.info("reader %s, recognizers %s, on %s in %s", reader.detector_name, reader.ocr_name, reader.runtime,
+             reader.precision)
     store = HotlistStore(redis.Redis.from_url(cfg.redis.url))
     brokers = cfg.kafka.bootstrap_servers.split(",")
     kcfg = cfg.kafka.client_config()
@@ -283,13 +262,22 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     return hits
 
 
+def set_up(cfg: Config) -> None:
+    """Create missing topics and apply pending schema migrations (both idempotent), so a fresh
+    deployment needs no separate step before its first run."""
+    kafka.ensure_topics(cfg)
+    db.migrate(db.connect(cfg), cfg)
+
+
 def prepared(cfg: Config) -> Dataflow:
-    """The flow of a process about to run it: OpenCV's threads capped, metrics served, Kafka waited for."""
+    """The flow of a process about to run it: OpenCV's threads capped, metrics served, Kafka waited
+    for, topics and tables set up."""
     # OpenCV's own thread pool (decode, resize) would otherwise use every core in every process;
     # scale out with processes, each as wide as its OCR
     cv2.setNumThreads(cfg.reader.intra_op_threads)
     start_http_server(cfg.flow.metrics_port, addr=cfg.flow.metrics_host)
     retry.wait_until(lambda: kafka.broker_ready(cfg), "Kafka", cfg.kafka.bootstrap_servers)
+    set_up(cfg)
     return build(cfg, tail=cfg.flow.tail)
 
 

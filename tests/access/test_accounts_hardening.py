@@ -27,6 +27,8 @@ from alpr.store import db
 from alpr.store.users import User
 from tests.conftest import PASSWORD
 
+pytestmark = pytest.mark.integration
+
 NEW_PASSWORD = "violet-anchor-drizzle-map-47"
 TODAY = date.today()
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +63,6 @@ READ_LOGONS = """
 import json, sys
 from alpr import config
 from alpr.store import db
-
-pytestmark = pytest.mark.integration
 out = {}
 for database in sys.argv[1:]:
     cfg = config.load()

@@ -27,14 +27,12 @@ from alpr.hotlists.store import HotlistStore, NewEntry
 from tests.conftest import consume_all
 from tests.flows.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 DUMP = """
 import json, sys
 from alpr import config
 from alpr.store import db
-
-pytestmark = pytest.mark.integration
 cfg = config.load()
 c = db.connect(cfg)
 d = cfg.clickhouse.database

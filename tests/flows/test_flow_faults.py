@@ -37,7 +37,7 @@ from alpr.messages import frames, kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 from alpr.store import db
-from flows.read_flow import build
+from flows.read_flow import build, set_up
 from tests.conftest import consume_all
 from tests.flows.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
 
@@ -93,6 +93,7 @@ def test_a_frame_too_big_to_dead_letter_whole_goes_without_its_payload(cfg, read
     pub.flush()
 
     before = counted(metrics.FRAMES, camera)
+    set_up(cfg)
     run_main(build(cfg, tail=False, reader=reader))
 
     assert counted(metrics.FRAMES, camera) - before == 1, "the frame after the oversize one was read"
@@ -156,6 +157,7 @@ def test_redis_going_away_mid_stream_delays_hits_without_losing_or_repeating_any
     client.save()  # the restarted server loads the hot list from its dump
 
     reference = with_topics(cfg, "ref")
+    set_up(reference)
     run_main(build(reference, tail=False, reader=reader))
     expected_hits = hit_documents(consume_all(reference, reference.kafka.hits_topic))
     assert expected_hits, "the frames should give hits"
@@ -174,6 +176,7 @@ def test_redis_going_away_mid_stream_delays_hits_without_losing_or_repeating_any
 
     breaker = threading.Thread(target=break_redis, daemon=True)
     breaker.start()
+    set_up(outage)
     run_main(build(outage, tail=False, reader=reader))
     breaker.join(30)
 
@@ -269,6 +272,7 @@ def test_a_broker_restarted_without_its_log_is_read_from_its_start(cfg, reader, 
         init_db_dir(recovery, 1)
 
         def run() -> None:
+            set_up(cfg)
             run_main(build(cfg, tail=False, reader=reader), epoch_interval=timedelta(seconds=1),
                      recovery_config=RecoveryConfig(str(recovery)))
 

@@ -20,7 +20,7 @@ from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg, to_message
 from alpr.messages.publish import FramePublisher
 from alpr.store import db
-from flows.read_flow import build
+from flows.read_flow import build, set_up
 from tests.conftest import consume_all
 
 pytestmark = pytest.mark.integration
@@ -56,6 +56,7 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
         "stolen", [NewEntry(p, {"case": f"C-{i}", "owner": "PRIVATE NAME"}) for i, p in enumerate(listed)])
 
     caplog.set_level("DEBUG")
+    set_up(cfg)
     run_main(build(cfg, tail=False, reader=reader))
 
     # (a) one stored read per vehicle pass, with the best crop, mostly right
@@ -119,10 +120,12 @@ def test_flow_end_to_end(cfg, keyring, reader, produced, caplog):
 
 
 def test_replaying_the_stream_stores_nothing_twice(cfg, reader, produced):
+    set_up(cfg)
     run_main(build(cfg, tail=False, reader=reader))
     table = f"{cfg.clickhouse.database}.reads"
     client = db.connect(cfg)
     first = client.query(f"SELECT read_id, plate FROM {table} FINAL ORDER BY read_id").result_rows
+    set_up(cfg)
     run_main(build(cfg, tail=False, reader=reader))  # no recovery state: the whole topic again
     assert client.query(f"SELECT read_id, plate FROM {table} FINAL ORDER BY read_id").result_rows == first
     assert client.command(f"SELECT uniqExact(read_id) = count() FROM {table} FINAL") == 1
