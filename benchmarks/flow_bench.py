@@ -31,8 +31,8 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.plates import fill
 from alpr.dev.stack import free_port
-from alpr.domain.types import Box, FrameMeta, Location, PlateRead, read_id_for
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import Box, FrameMeta, Location, NewEntry, PlateRead, read_id_for
+from alpr.hotlists.store import HotlistStore
 from alpr.messages import kafka
 from alpr.store import db
 from flows.read_flow import after_ocr

@@ -43,7 +43,8 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore
 from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher

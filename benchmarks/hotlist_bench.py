@@ -29,8 +29,9 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.plates import DIGITS, LETTERS, fill
 from alpr.dev.stack import free_port
+from alpr.domain.types import NewEntry
 from alpr.hotlists.importer import STATE_FEED, parse_state_feed
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.hotlists.store import HotlistStore
 
 LAYOUTS = ("LLL####", "#LLL###", "LL#####", "###LLL", "LLL###", "#LL####")
 MISREAD = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G"}

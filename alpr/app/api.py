@@ -30,6 +30,7 @@ from alpr.access.gate import Access, AccessDenied, AuditUnavailable, Caller
 from alpr.config import Config
 from alpr.domain import passwords, roles
 from alpr.domain.passwords import PasswordRejected
+from alpr.domain.types import FoundRead
 from alpr.store import db, search, sql_guard
 from alpr.store.evidence import EvidenceError
 from alpr.store.users import User, UserError, check_new
@@ -66,7 +67,7 @@ class SessionOut(BaseModel):
 
 
 class PageOut(BaseModel):
-    reads: list[search.FoundRead]
+    reads: list[FoundRead]
     page: int
     page_size: int
     more: bool
@@ -267,8 +268,8 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
             raise NotFound(f"no read {read_id}")
         return found[0]
 
-    @app.get("/v1/reads/{read_id}", response_model=search.FoundRead)
-    def view_read(who: CallerDep, read_id: Annotated[str, READ_ID]) -> search.FoundRead:
+    @app.get("/v1/reads/{read_id}", response_model=FoundRead)
+    def view_read(who: CallerDep, read_id: Annotated[str, READ_ID]) -> FoundRead:
         return one_read(who, read_id, "view_read")
 
     def image(who: Caller, read_id: str, which: int) -> Response:

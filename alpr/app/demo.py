@@ -29,7 +29,8 @@ from alpr.dev import stack
 from alpr.dev.simulator.plates import fill
 from alpr.dev.simulator.traffic import Simulator
 from alpr.domain.scoring import pass_scores
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore
 from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher

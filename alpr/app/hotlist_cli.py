@@ -24,8 +24,9 @@ from alpr.app.cli_util import Exit, say, when
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.domain.matching import normalize_pattern
+from alpr.domain.types import NewEntry
 from alpr.hotlists.importer import FileError, check_plate, decode, lines_of, parse_csv, parse_state_feed
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.hotlists.store import HotlistStore
 
 MAX_ROWS_SHOWN = 20  # of each kind on the terminal; --report FILE gets every one
 PROGRESS_LINES = 100_000  # a status line at least this often on a large file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -91,3 +92,28 @@ def read_id_for(frame_id: str, index: int) -> str:
 
 def hit_id_for(camera_id: str, list_name: str, entry_id: str, first_read_id: str) -> str:
     return stable_id("hit", camera_id, list_name, entry_id, first_read_id)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to load: plate (or BOLO pattern), fields to seal, optional end time."""
+
+    plate: str
+    fields: Mapping[str, object]
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FoundRead:
+    """A stored read as search returns it."""
+
+    read_id: str
+    captured_at: datetime
+    camera_id: str
+    plate: str
+    confidence: float
+    latitude: float
+    longitude: float
+    frames: int
+    candidates: tuple[str, ...] = field(default=())
+    hold: bool = False

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from alpr.domain.matching import is_pattern, normalize_pattern, validate_pattern
-from alpr.hotlists.store import NewEntry
+from alpr.domain.types import NewEntry
 
 MAX_PLATE_LEN = 10
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,7 +37,7 @@ from alpr.domain.matching import (
     normalize_pattern,
     validate_pattern,
 )
-from alpr.domain.types import HotlistEntry, Match
+from alpr.domain.types import HotlistEntry, Match, NewEntry
 from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 LISTS_KEY = "alpr:hotlists"
@@ -84,15 +84,6 @@ def _aad(list_name: str, plate: str, entry_id: str) -> bytes:
 
 def _s(v: bytes | str) -> str:
     return v.decode() if isinstance(v, bytes) else v
-
-
-@dataclass(frozen=True)
-class NewEntry:
-    """An entry to load: plate (or BOLO pattern), fields to seal, optional end time."""
-
-    plate: str
-    fields: Mapping[str, object]
-    expires_at: datetime | None = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ import io
 from dataclasses import asdict
 from datetime import datetime
 
-from alpr.store.search import FoundRead
+from alpr.domain.types import FoundRead
 
 FIELDS = ["read_id", "captured_at", "camera_id", "plate", "confidence", "latitude", "longitude", "frames",
           "candidates", "hold"]

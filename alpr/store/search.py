@@ -9,13 +9,14 @@ reads are then fetched by primary key for the plates found.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
 from alpr.domain import plates
 from alpr.domain.matching import fold, is_pattern, normalize_pattern, validate_pattern
+from alpr.domain.types import FoundRead
 from alpr.store.db import utc
 
 MAX_PAGE_SIZE = 1000
@@ -63,20 +64,6 @@ class SearchQuery:
         if self.near:
             out["near"] = [self.near.latitude, self.near.longitude, self.near.radius_m]
         return out
-
-
-@dataclass(frozen=True)
-class FoundRead:
-    read_id: str
-    captured_at: datetime
-    camera_id: str
-    plate: str
-    confidence: float
-    latitude: float
-    longitude: float
-    frames: int
-    candidates: tuple[str, ...] = field(default=())
-    hold: bool = False
 
 
 COLUMNS = "read_id, captured_at, camera_id, plate, confidence, latitude, longitude, frames, candidates, hold"

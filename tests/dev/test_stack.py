@@ -13,7 +13,8 @@ import redis
 from alpr import config
 from alpr.access.sessions import Sessions
 from alpr.dev import stack
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore
 from alpr.messages.kafka import broker_ready
 from tests.conftest import free_port, make_config
 

@@ -23,7 +23,8 @@ import redis
 from alpr import metrics
 from alpr.crypto import Keyring, generate_key_file
 from alpr.dev.stack import free_port
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore
 from tests.conftest import consume_all
 from tests.flows.test_read_flow import produced  # noqa: F401 - the same 36 frames + 2 bad messages
 

@@ -31,8 +31,8 @@ from alpr.config import Config, SimulatorConfig
 from alpr.dev import stack
 from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
-from alpr.domain.types import FrameMeta
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import FrameMeta, NewEntry
+from alpr.hotlists.store import HotlistStore
 from alpr.messages import frames, kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher

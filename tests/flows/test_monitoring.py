@@ -25,8 +25,8 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
-from alpr.domain.types import Box, FrameMeta, Location, PlateRead
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import Box, FrameMeta, Location, NewEntry, PlateRead
+from alpr.hotlists.store import HotlistStore
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 from alpr.store import db

@@ -15,7 +15,8 @@ from bytewax.testing import run_main
 from alpr.config import SimulatorConfig
 from alpr.dev.simulator.traffic import Simulator
 from alpr.domain.matching import fold
-from alpr.hotlists.store import HotlistStore, NewEntry
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore
 from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg, to_message
 from alpr.messages.publish import FramePublisher

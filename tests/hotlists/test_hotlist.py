@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from alpr.crypto import Keyring, generate_key_file
-from alpr.hotlists.store import HotlistStore, NewEntry, list_key
+from alpr.domain.types import NewEntry
+from alpr.hotlists.store import HotlistStore, list_key
 from alpr.metrics import HOTLIST_AGE, HOTLIST_ENTRIES
 
 pytestmark = pytest.mark.integration
