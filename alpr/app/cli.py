@@ -210,7 +210,7 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from detectors import train
+    from detectors.training import detector_data, detector_loop
     from detectors.yolo import BUNDLED
 
     for folder in [*args.real, *args.held_out, *args.split, *([args.negatives] if args.negatives else [])]:
@@ -226,18 +226,18 @@ def cmd_train_detector(cfg: Config, args: argparse.Namespace) -> int:
     splits, held_out = {}, list(args.held_out)
     for folder in map(Path, args.split):
         kept = workdir / "held-out" / folder.name
-        stems = train.split_folder(folder, args.split_share, kept)
+        stems = detector_data.split_folder(folder, args.split_share, kept)
         splits[folder] = (stems, args.split_repeat)
         held_out.append(f"{folder}: {len(list(kept.glob('*.txt')))} images outside the training share of "
                         f"{len(stems)} (a fixed split by name), linked in {kept}")
-    data, stats = train.build_dataset(workdir / "dataset", args.sim, [Path(d) for d in args.real],
+    data, stats = detector_data.build_dataset(workdir / "dataset", args.sim, [Path(d) for d in args.real],
                                       Path(args.negatives) if args.negatives else None, args.negatives_count,
                                       seed=args.seed, splits=splits, progress=say)
     say(f"dataset: {stats.train_images} training and {stats.val_images} validation images, {stats.plates} plates")
     out = Path(args.out) if args.out else BUNDLED
-    metrics = train.train(data, out, model=args.model, epochs=args.epochs, hours=args.hours, imgsz=args.imgsz,
+    metrics = detector_loop.train(data, out, model=args.model, epochs=args.epochs, hours=args.hours, imgsz=args.imgsz,
                           batch=args.batch, workdir=workdir, seed=args.seed, export_size=args.input)
-    card = train.write_card(out, model=args.model, epochs=args.epochs, imgsz=args.imgsz, input_size=args.input,
+    card = detector_loop.write_card(out, model=args.model, epochs=args.epochs, imgsz=args.imgsz, input_size=args.input,
                             batch=args.batch, seed=args.seed, stats=stats, held_out=held_out, metrics=metrics,
                             command="alpr " + shlex.join(sys.argv[1:]))
     print(json.dumps({"onnx": str(out), "card": str(card), **metrics}))
@@ -249,7 +249,7 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from detectors import train_recognizer
+    from detectors.training import recognizer_loop
 
     folders = {"--crops": args.crops, "--scenes": args.scenes, "--extra-crops": args.extra_crops}
     if not any(folders.values()):
@@ -261,12 +261,12 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
             return 2
     _need("torch", "onnx", "onnx2torch")  # before any data is read, after the arguments are checked
     out = Path(args.out)
-    result = train_recognizer.train(out, crops=Path(args.crops) if args.crops else None,
+    result = recognizer_loop.train(out, crops=Path(args.crops) if args.crops else None,
                                     scenes=Path(args.scenes) if args.scenes else None,
                                     extra_crops=Path(args.extra_crops) if args.extra_crops else None, share=args.share,
                                     minutes=args.minutes, lr=args.lr, batch=args.batch, seed=args.seed,
                                     synthetic=args.synthetic, progress=say)
-    card = train_recognizer.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
+    card = recognizer_loop.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
     print(json.dumps({"onnx": str(out), "card": str(card)}))
     return 0
 

@@ -5,7 +5,7 @@ import pytest
 from alpr.config import SimulatorConfig
 from alpr.dev.simulator.dataset import write_dataset
 from alpr.dev.simulator.traffic import Simulator
-from detectors.train import build_dataset
+from detectors.training.detector_data import build_dataset
 
 
 def test_real_and_simulated_scenes_become_yolo_labels(tmp_path):
