@@ -40,14 +40,10 @@ TWO_ROWS = ((0.08, 0.50), (0.50, 0.92))
 # A US plate's character line is about 2.5-6.5 times as wide as it is tall.
 MIN_ASPECT, MAX_ASPECT = 1.2, 7.5
 PLATE_ASPECT = 2.0  # width / height of the plate: 12 x 6 in for US plates; 520 x 110 mm (4.7) in Europe
-# Second looks at a weak reading, in order, until one is ``SURE``: (recognizer, top,
+# Second looks at a reading below REREAD_BELOW, in order, until one is ``SURE``: (recognizer, top,
 # bottom, stretch) with recognizer 0 the first and 1 the second, the line grown or shrunk at its top
 # or bottom by a share of its height or stretched sideways (the recognizer then has more frames per
-# character and drops fewer). Chosen on the training halves of the development data: the looks took
-# crops from 91.4% to 95.4% exact and real scenes from 74% to 84% read. Stopping at the first look
-# at least 0.95 sure instead of taking every look read the same plates (crops, US scenes and 600
-# Brazilian crops) with 30% less recognition time; stopping at 0.9 lost a US scene. The order of the
-# first three made no difference.
+# character and drops fewer). How they were chosen: docs/experiments.md, "Second looks".
 LINE_VIEWS = ((1, 0.0, 0.0, 1.0), (0, 0.0, 0.0, 1.4), (1, 0.0, 0.0, 1.4), (0, 0.08, 0.0, 1.0), (0, -0.08, 0.0, 1.0),
               (0, 0.0, -0.08, 1.0))
 REREAD_BELOW = 0.9
