@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from alpr.domain.types import FrameMeta, Location
 from alpr.messages import frames
-from flows.read_flow import Frame, Rejected, validate
+from flows.steps import Frame, Rejected, validate
 from sinks.kafka import SIZE_MARGIN, dead_letter_message, message_size
 
 META = FrameMeta("cam-1", "cam-1-1700000000123", datetime.fromtimestamp(1700000000.123, timezone.utc),
