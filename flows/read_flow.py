@@ -41,6 +41,7 @@ from sinks.kafka import ExactlyOnceKafkaSink
 
 log = logging.getLogger(__name__)
 
+
 def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) -> Dataflow:
     """The dataflow, wired and not yet run (``set_up`` readies topics and tables); ``tail=False``
     stops at the end of the frames topic (tests, backfills)."""

@@ -165,6 +165,7 @@ class GroupReads(StatefulBatchLogic):
 
 def make_hit_message_step(cfg: Config) -> Callable[[Hit], KafkaSinkMessage]:
     """A hit as the dispatch message, counted and timed from its frame's capture."""
+
     def to_hit_message(hit: Hit) -> KafkaSinkMessage:
         metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
         metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
@@ -175,6 +176,7 @@ def make_hit_message_step(cfg: Config) -> Callable[[Hit], KafkaSinkMessage]:
 
 def make_dead_letter_step(cfg: Config) -> Callable[[Rejected], KafkaSinkMessage]:
     """A rejected message as its dead letter, counted by reason and logged."""
+
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage:
         metrics.DEAD_LETTERS.labels(r.reason).inc()
         log.warning("dead letter from %s: %s: %s", r.stage, r.reason, r.detail)
@@ -185,6 +187,7 @@ def make_dead_letter_step(cfg: Config) -> Callable[[Rejected], KafkaSinkMessage]
 
 def make_hotlist_join_step(store: HotlistStore) -> Callable[[list[tuple[str, PlateRead]]], list[tuple[PlateRead, Match]]]:
     """A batch of (pass id, lead read) joined with the hot lists in one Redis round trip."""
+
     def join_hotlists(batch: list[tuple[str, PlateRead]]) -> list[tuple[PlateRead, Match]]:
         t0 = time.perf_counter()
         plates = [p for _, r in batch for p in (r.plate, *r.candidates)]
