@@ -172,6 +172,15 @@ class ApiConfig:
 
 
 @dataclass
+class DispatchConfig:
+    """Hits after publication (policy 820.8)."""
+
+    # Cameras whose id starts with one of these are mobile units (the officer's workflow); every
+    # other camera is a fixed site (the dispatcher's workflow).
+    mobile_camera_prefixes: str = "mobile-"
+
+
+@dataclass
 class PolicyConfig:
     """The department's use policy; these defaults follow the reference policy."""
 
@@ -219,6 +228,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
 
     @property

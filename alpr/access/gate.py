@@ -186,6 +186,12 @@ class Access:
         self._record(user, user.username, action, ALLOWED, "", caller, terms={**grant.terms, "ref": grant.ref},
                      plates=grant.plates, rows=grant.rows)
 
+    def refuse(self, grant: Grant, caller: Caller, reason: str) -> AccessDenied:
+        """Inside ``use``: the permitted request cannot be carried out as asked (a rule of the action
+        itself); audited as denied with the reason, to be raised by the caller."""
+        return self._deny(grant.user, grant.user.username, grant.action, reason, caller, terms=grant.terms,
+                          plates=grant.plates)
+
     def record_invalid(self, caller: Caller, action: str, detail: str) -> None:
         """A request refused before it could be checked (malformed): audited like any refusal."""
         session = self.sessions.get(caller.token)

@@ -30,6 +30,9 @@ ACTIONS: dict[str, Action] = {
     "view_read": Action(INVESTIGATORS),
     "view_image": Action(INVESTIGATORS),
     "view_hotlist_entry": Action(frozenset({OFFICER, DISPATCHER, APPROVER})),
+    # hits and their workflow (policy 820.8): the steps' own roles are in alpr.domain.dispositions
+    "view_hits": Action(frozenset({OFFICER, DISPATCHER, APPROVER})),
+    "dispose_hit": Action(frozenset({OFFICER, DISPATCHER})),
     "run_sql": Action(frozenset({ANALYST})),
     "hold_evidence": Action(frozenset({OFFICER, ANALYST, APPROVER}), case=True),
     "release_evidence": Action(frozenset({APPROVER}), case=True),

@@ -224,7 +224,7 @@ def test_auditors_never_see_password_hashes(cfg):
     d = cfg.clickhouse.database
     auditor = grants(client, cfg)["alpr_auditor"]
     assert {t for _, t, _ in auditor} == {f"{d}.evidence_holds", f"{d}.evidence_exports", f"{d}.retention_runs",
-                                          "system.query_log", f"{d}.audit_log", f"{d}.audit_checkpoints", f"{d}.users"}
+                                          f"{d}.hit_dispositions", "system.query_log", f"{d}.audit_log", f"{d}.audit_checkpoints", f"{d}.users"}
     assert [cols for _, t, cols in auditor if t == f"{d}.audit_log"] == [None]
     users = [cols for _, t, cols in auditor if t == f"{d}.users"]
     assert len(users) == 1 and users[0] is not None, "auditors get a column list on users, never the whole table"
@@ -288,7 +288,8 @@ def test_application_role(cfg):
 
     lpr = {f"{d}.{t}{s}" for t in LPR_TABLES for s in ("", "_local")}
     assert {t for t, privs in by_table.items() if "SELECT" in privs} >= lpr
-    records = ("users", "audit_log", "audit_checkpoints", "evidence_holds", "evidence_exports", "retention_runs")
+    records = ("users", "audit_log", "audit_checkpoints", "evidence_holds", "evidence_exports", "retention_runs",
+               "hit_dispositions")
     for name in records:
         assert by_table[f"{d}.{name}"] == {"SELECT", "INSERT"}, name
     assert not rewrites(by_table[f"{d}.audit_log"])

@@ -250,6 +250,25 @@ CREATE TABLE IF NOT EXISTS {db}.audit_checkpoints ON CLUSTER '{cluster}'
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/audit_checkpoints', '{replica}')
 ORDER BY (seq, at);
 
+-- What happened to each hit after it was published (0006, policy 820.8): one row per step, a full
+-- copy like the users and the audit log.
+CREATE TABLE IF NOT EXISTS {db}.hit_dispositions ON CLUSTER '{cluster}'
+(
+    hit_id      String,
+    step        UInt32,
+    at          DateTime64(3, 'UTC'),
+    action      LowCardinality(String),
+    state       LowCardinality(String),
+    username    String,
+    role        LowCardinality(String),
+    client_ip   String,
+    note        String,
+    fields      String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/hit_dispositions', '{replica}')
+ORDER BY (hit_id, step)
+TTL toDateTime(at) + INTERVAL {retention_years} YEAR DELETE;
+
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The
 -- same statement as in alpr/store/db.py, as a full copy.
@@ -267,4 +286,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (2, '0002_grouped_reads_images_hits_evidence'),
     (3, '0003_users_and_audit_log'),
     (4, '0004_audit_keyed_chain'),
-    (5, '0005_users_must_change_password');
+    (5, '0005_users_must_change_password'),
+    (6, '0006_hit_dispositions');

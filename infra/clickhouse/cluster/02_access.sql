@@ -98,12 +98,13 @@ SETTINGS readonly = 1 CONST,
 TO alpr_analyst;
 
 -- alpr_auditor: reads the records of what was done with the data (evidence holds and exports,
--- retention runs) and the query log, which holds the analysts' queries. The query log is per
+-- retention runs, who confirmed which hit) and the query log, which holds the analysts' queries. The query log is per
 -- node: read it on each node, or across the cluster with clusterAllReplicas, which needs the
 -- REMOTE privilege as well (see README.md).
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.evidence_holds TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.evidence_exports TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.retention_runs TO alpr_auditor;
+GRANT ON CLUSTER '{cluster}' SELECT ON {db}.hit_dispositions TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON system.query_log TO alpr_auditor;
 -- ...and the audit log with the accounts it names (a full copy, so any node answers). Every users
 -- column except password_hash: an auditor checks who had which role, training and vetting, never
@@ -149,6 +150,7 @@ GRANT ON CLUSTER '{cluster}' CLUSTER ON *.* TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.users TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.audit_log TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.audit_checkpoints TO alpr_app;
+GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.hit_dispositions TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_holds TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_exports TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.retention_runs TO alpr_app;

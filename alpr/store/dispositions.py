@@ -1,0 +1,126 @@
+"""Hits and the steps taken on them, in ClickHouse: the state machine of ``alpr.domain.dispositions``
+enforced where the steps are written.
+
+Every step is one appended row of ``hit_dispositions`` (who, as what, when, from where, what they
+recorded). Two people acting on one hit at once are serialised on a Redis lock per hit and each
+reads the hit's steps afresh under it, so the first step wins and the second is refused with the
+state the first one left.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import redis
+from clickhouse_connect.driver.client import Client
+
+from alpr.domain import dispositions
+from alpr.domain.dispositions import NEW, StepRefused
+from alpr.store.db import utc
+
+HIT_COLUMNS = ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_name", "entry_id",
+               "match_kind", "published_at"]
+STEP_COLUMNS = ["hit_id", "step", "at", "action", "state", "username", "role", "client_ip", "note", "fields"]
+MAX_NOTE = 1000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes a step, as the access gate established it."""
+
+    username: str
+    role: str
+    client_ip: str
+
+
+def _hit(row: dict) -> dict:
+    return {**row, "captured_at": utc(row["captured_at"]), "published_at": utc(row["published_at"])}
+
+
+def _step(row: dict) -> dict:
+    return {**row, "at": utc(row["at"]), "fields": json.loads(row["fields"] or "{}")}
+
+
+def state_of(steps: list[dict]) -> str:
+    return steps[-1]["state"] if steps else NEW
+
+
+class HitDesk:
+    def __init__(self, client: Client, db: str, r: redis.Redis, mobile_prefixes: str):
+        self.client = client
+        self.db = db
+        self.redis = r
+        self.mobile_prefixes = mobile_prefixes
+
+    def steps(self, hit_ids: list[str]) -> dict[str, list[dict]]:
+        """Every hit's steps, in order."""
+        if not hit_ids:
+            return {}
+        result = self.client.query(
+            f"SELECT {', '.join(STEP_COLUMNS)} FROM {self.db}.hit_dispositions WHERE hit_id IN %(ids)s "
+            "ORDER BY hit_id, step", parameters={"ids": hit_ids})
+        out: dict[str, list[dict]] = {h: [] for h in hit_ids}
+        for values in result.result_rows:
+            row = _step(dict(zip(STEP_COLUMNS, values)))
+            out[row["hit_id"]].append(row)
+        return out
+
+    def hits(self, *, state: str = "", list_name: str = "", camera: str = "", since: datetime | None = None,
+             until: datetime | None = None, limit: int = 200) -> list[dict]:
+        """The newest hits first, each with its site kind, state and steps; filtered as given."""
+        where, params = ["1"], {"limit": limit if not state else 10 * limit}
+        for column, value in (("list_name", list_name), ("camera_id", camera)):
+            if value:
+                where.append(f"{column} = %({column})s")
+                params[column] = value
+        if since:
+            where.append("captured_at >= %(since)s")
+            params["since"] = since
+        if until:
+            where.append("captured_at < %(until)s")
+            params["until"] = until
+        result = self.client.query(
+            f"SELECT {', '.join(HIT_COLUMNS)} FROM {self.db}.hits FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY captured_at DESC, hit_id LIMIT %(limit)s", parameters=params)
+        found = [_hit(dict(zip(HIT_COLUMNS, v))) for v in result.result_rows]
+        steps = self.steps([h["hit_id"] for h in found])
+        out = []
+        for h in found:
+            s = steps[h["hit_id"]]
+            h = {**h, "site": dispositions.site_of(h["camera_id"], self.mobile_prefixes), "state": state_of(s),
+                 "steps": s}
+            if not state or h["state"] == state:
+                out.append(h)
+        return out[:limit]
+
+    def hit(self, hit_id: str) -> dict | None:
+        result = self.client.query(f"SELECT {', '.join(HIT_COLUMNS)} FROM {self.db}.hits FINAL WHERE hit_id = %(id)s",
+                                   parameters={"id": hit_id})
+        if not result.result_rows:
+            return None
+        h = _hit(dict(zip(HIT_COLUMNS, result.result_rows[0])))
+        s = self.steps([hit_id])[hit_id]
+        return {**h, "site": dispositions.site_of(h["camera_id"], self.mobile_prefixes), "state": state_of(s),
+                "steps": s}
+
+    def act(self, hit_id: str, action: str, actor: Actor, note: str = "", fields: dict[str, str] | None = None) -> dict:
+        """Take one step on a hit: refused (StepRefused) when it is not the hit's next step for this
+        role, else appended and returned."""
+        fields = {k: str(v) for k, v in (fields or {}).items()}
+        if len(note) > MAX_NOTE or not note.isprintable():
+            raise StepRefused(f"a note is at most {MAX_NOTE} printable characters")
+        with self.redis.lock(f"alpr:{self.db}:hit-lock:{hit_id}", timeout=10, blocking_timeout=5):
+            hit = self.hit(hit_id)
+            if hit is None:
+                raise LookupError(f"no hit {hit_id}")
+            steps = hit["steps"]
+            checked = any(s["action"] == "record_clets_check" for s in steps)
+            state = dispositions.next_state(hit["site"], hit["state"], action, actor.role, fields, checked)
+            row = {"hit_id": hit_id, "step": len(steps) + 1, "at": datetime.now(timezone.utc), "action": action,
+                   "state": state, "username": actor.username, "role": actor.role, "client_ip": actor.client_ip,
+                   "note": note, "fields": json.dumps(fields, sort_keys=True)}
+            self.client.insert(f"{self.db}.hit_dispositions", [list(row.values())], column_names=STEP_COLUMNS,
+                               settings={"insert_quorum": "auto"})
+            return {**row, "fields": fields}

@@ -1,0 +1,108 @@
+"""Hits and their workflow through the HTTP API (policy 820.8), on real chDB and Redis: the steps in
+order, refusals with the reason, the first of two dispatchers wins, and every step in both the
+append-only hit_dispositions table and the audit log."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from alpr.access.gate import Access
+from alpr.app.api import create_app
+from alpr.store import db
+from tests.conftest import logged_on
+
+pytestmark = pytest.mark.integration
+
+PURPOSE = "dispatch duty, Communications Center"
+FIXED_HIT, MOBILE_HIT = "a1" * 16, "b2" * 16
+
+
+@pytest.fixture
+def api(cfg):
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    now = datetime.now(timezone.utc)
+    client.insert(f"{cfg.clickhouse.database}.hits",
+                  [[FIXED_HIT, "r1", "fixed-01", now - timedelta(seconds=30), "7ABC123", "7ABC123", "stolen", "e1", "exact"],
+                   [MOBILE_HIT, "r2", "mobile-01", now - timedelta(seconds=10), "8XYZ987", "8XYZ987", "stolen", "e2",
+                    "exact"]],
+                  column_names=["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_name",
+                                "entry_id", "match_kind"])
+    access = Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
+    tokens = {name: logged_on(cfg, name, role) for name, role in
+              (("disp.one", "dispatcher"), ("disp.two", "dispatcher"), ("ofc.unit", "officer"), ("ana.hits", "analyst"))}
+    http = TestClient(create_app(cfg, access))
+
+    def act(user: str, hit: str, action: str, **fields):
+        return http.post(f"/v1/hits/{hit}/actions", headers={"Authorization": f"Bearer {tokens[user]}"},
+                         json={"action": action, "fields": fields, "purpose": PURPOSE, "note": f"{user} {action}"})
+
+    def get(user: str, path: str, **params):
+        return http.get(path, headers={"Authorization": f"Bearer {tokens[user]}"}, params={"purpose": PURPOSE, **params})
+
+    return access, act, get
+
+
+def test_a_dispatcher_works_a_fixed_site_hit_through_and_every_step_is_recorded(api, cfg):
+    access, act, get = api
+    hits = get("disp.one", "/v1/hits").json()
+    assert [(h["hit_id"], h["site"], h["state"]) for h in hits] == [(MOBILE_HIT, "mobile", "new"), (FIXED_HIT, "fixed", "new")]
+
+    out_of_order = act("disp.one", FIXED_HIT, "broadcast", channel="TAC-2")
+    assert out_of_order.status_code == 409
+    assert "the hit is new: broadcast comes after not_misread" in out_of_order.json()["detail"]
+
+    for action, fields in (("confirm_not_misread", {}), ("broadcast", {"channel": "TAC-2"}),
+                           ("record_clets_check", {"result_code": "10-851", "reference": "CL-77"}),
+                           ("broadcast_results", {"channel": "TAC-2"}), ("close", {"outcome": "vehicle recovered"})):
+        r = act("disp.one", FIXED_HIT, action, **fields)
+        assert r.status_code == 201, r.text
+
+    hit = get("disp.one", f"/v1/hits/{FIXED_HIT}").json()
+    assert hit["state"] == "closed"
+    assert [(s["step"], s["action"], s["username"], s["role"]) for s in hit["steps"]] == [
+        (1, "confirm_not_misread", "disp.one", "dispatcher"), (2, "broadcast", "disp.one", "dispatcher"),
+        (3, "record_clets_check", "disp.one", "dispatcher"), (4, "broadcast_results", "disp.one", "dispatcher"),
+        (5, "close", "disp.one", "dispatcher")]
+    assert hit["steps"][2]["fields"] == {"result_code": "10-851", "reference": "CL-77"}
+    assert get("disp.one", "/v1/hits", state="closed").json()[0]["hit_id"] == FIXED_HIT
+
+    audited = access.audit.search(action="dispose_hit", limit=50)
+    assert [r["outcome"] for r in reversed(audited)] == ["denied"] + ["allowed"] * 5
+    assert all(r["purpose"] == PURPOSE and r["username"] == "disp.one" for r in audited)
+
+
+def test_two_dispatchers_on_one_hit_the_first_wins_and_the_second_sees_the_new_state(api):
+    _, act, get = api
+    results = {}
+
+    def take(user: str) -> None:
+        results[user] = act(user, FIXED_HIT, "confirm_not_misread")
+
+    threads = [threading.Thread(target=take, args=(u,)) for u in ("disp.one", "disp.two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in results.values())
+    assert codes == [201, 409], {u: r.text for u, r in results.items()}
+    loser = next(r for r in results.values() if r.status_code == 409)
+    assert "the hit is not_misread" in loser.json()["detail"]
+    assert [s["action"] for s in get("disp.two", f"/v1/hits/{FIXED_HIT}").json()["steps"]] == ["confirm_not_misread"]
+
+
+def test_the_mobile_workflow_and_who_may_act(api):
+    _, act, get = api
+    assert act("disp.one", MOBILE_HIT, "verify_visually").status_code == 409  # the officer's step
+    assert act("ofc.unit", MOBILE_HIT, "verify_visually").status_code == 201
+    refused = act("ofc.unit", MOBILE_HIT, "close", outcome="arrest")
+    assert refused.status_code == 409 and "confirm its status through CLETS" in refused.json()["detail"]
+    assert act("disp.one", MOBILE_HIT, "record_clets_check", result_code="10-851", reference="CL-9").status_code == 201
+    assert act("ofc.unit", MOBILE_HIT, "close", outcome="arrest").status_code == 201
+    assert get("ofc.unit", f"/v1/hits/{MOBILE_HIT}").json()["state"] == "closed"
+    assert act("ana.hits", FIXED_HIT, "confirm_not_misread").status_code == 403  # analysts do not dispose of hits
+    assert get("ana.hits", "/v1/hits").status_code == 403
+    assert act("disp.one", "c3" * 16, "confirm_not_misread").status_code == 404
