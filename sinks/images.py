@@ -26,3 +26,13 @@ def scene(image: np.ndarray) -> bytes:
     scale = min(1.0, SCENE_MAX_SIDE / max(h, w))
     small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     return encode_jpeg(small, quality=75)
+
+
+def plate_from_crop(crop_jpeg: bytes, box: Box) -> np.ndarray:
+    """The tight plate out of a stored crop (``plate_crop`` of a frame, the box in frame pixels), as
+    a seg_and_ocr crop is: the crop's origin is where ``padded`` put it."""
+    image = cv2.imdecode(np.frombuffer(crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("the stored crop is not a readable JPEG")
+    x0, y0, _, _ = padded(box.x, box.y, box.x + box.w, box.y + box.h, CROP_PAD, CROP_PAD, 1 << 30, 1 << 30)
+    return image[box.y - y0:box.y - y0 + box.h, box.x - x0:box.x - x0 + box.w]

@@ -33,6 +33,7 @@ ACTIONS: dict[str, Action] = {
     # hits and their workflow (policy 820.8): the steps' own roles are in alpr.domain.dispositions
     "view_hits": Action(frozenset({OFFICER, DISPATCHER, APPROVER})),
     "dispose_hit": Action(frozenset({OFFICER, DISPATCHER})),
+    "export_feedback": Action(frozenset({ANALYST, APPROVER})),  # misread crops, labelled, for training
     "run_sql": Action(frozenset({ANALYST})),
     "hold_evidence": Action(frozenset({OFFICER, ANALYST, APPROVER}), case=True),
     "release_evidence": Action(frozenset({APPROVER}), case=True),

@@ -124,3 +124,21 @@ class HitDesk:
             self.client.insert(f"{self.db}.hit_dispositions", [list(row.values())], column_names=STEP_COLUMNS,
                                settings={"insert_quorum": "auto"})
             return {**row, "fields": fields}
+
+    def misreads(self) -> list[dict]:
+        """Every hit marked a misread, with the plate as read, the plate as corrected, and the stored
+        crop with the plate's box in the frame: labelled examples for training and evaluation."""
+        d = self.db
+        result = self.client.query(
+            f"SELECT s.hit_id, h.camera_id, h.plate, s.fields, s.username, s.at, i.crop_jpeg, i.box_x, i.box_y, "
+            f"i.box_w, i.box_h FROM {d}.hit_dispositions AS s "
+            f"INNER JOIN (SELECT hit_id, read_id, camera_id, plate FROM {d}.hits FINAL) AS h ON h.hit_id = s.hit_id "
+            f"INNER JOIN (SELECT read_id, crop_jpeg, box_x, box_y, box_w, box_h FROM {d}.read_images FINAL) AS i "
+            f"ON i.read_id = h.read_id WHERE s.action = 'mark_misread' ORDER BY s.at, s.hit_id",
+            column_formats={"crop_jpeg": "bytes"})
+        out = []
+        for hit_id, camera, plate, fields, user, at, crop, x, y, w, h in result.result_rows:
+            out.append({"hit_id": hit_id, "camera_id": camera, "read_plate": plate,
+                        "true_plate": json.loads(fields).get("corrected_plate", ""), "marked_by": user,
+                        "at": utc(at), "crop_jpeg": crop, "box": (x, y, w, h)})
+        return out

@@ -29,6 +29,7 @@ LPR_COMMANDS = {
     ("retention", "enforce|report"): "retention_enforce",
     ("sql",): "run_sql",
     ("hotlist", "show"): "view_hotlist_entry",  # tested in test_hotlist_cli.py
+    ("feedback", "export"): "export_feedback",  # tested in test_hits_api.py
 }
 OTHER_COMMANDS = {  # why each of these needs no purpose
     "config", "stack", "db", "simulate", "ingest", "run", "eval", "train", "demo",  # operations, no LPR reads

@@ -106,3 +106,42 @@ def test_the_mobile_workflow_and_who_may_act(api):
     assert act("ana.hits", FIXED_HIT, "confirm_not_misread").status_code == 403  # analysts do not dispose of hits
     assert get("ana.hits", "/v1/hits").status_code == 403
     assert act("disp.one", "c3" * 16, "confirm_not_misread").status_code == 404
+
+
+def test_a_misread_becomes_a_labelled_crop_for_training_and_eval(api, cfg, tmp_path, monkeypatch, capsys):
+    import csv
+    from dataclasses import replace
+
+    import cv2
+    import numpy as np
+
+    from alpr.app.cli import main
+    from alpr.domain.types import Box
+    from sinks.images import plate_crop
+    from tests.store.test_storage import a_hit, make_read, store
+
+    _, act, _ = api
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    box = Box(200, 100, 120, 40)
+    frame[box.y:box.y + box.h, box.x:box.x + box.w] = 250  # the plate: bright against the road
+    read = replace(make_read("7ABC128", datetime.now(timezone.utc), camera="fixed-02"), box=box,
+                   crop_jpeg=plate_crop(frame, box))
+    hit = a_hit(read)
+    store(db.connect(cfg), cfg, [read], [hit])
+    assert act("disp.one", hit.hit_id, "mark_misread", corrected_plate="7ABC120").status_code == 201
+
+    for key, value in {"ALPR_DATA_DIR": cfg.data_dir, "ALPR_REDIS__URL": cfg.redis.url,
+                       "ALPR_CLICKHOUSE__DATABASE": cfg.clickhouse.database,
+                       "ALPR_SESSION": logged_on(cfg, "ana.hits", "analyst")}.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "misreads"
+    assert main(["feedback", "export", str(out), "--purpose", "recognizer retraining, quarterly"]) == 0
+    rows = list(csv.reader((out / "groundtruth.csv").read_text().splitlines()))
+    assert rows == [[f"{hit.hit_id}.png", "", "7ABC120"]]
+    plate = cv2.imread(str(out / "usimages" / rows[0][0]))
+    assert plate.shape[:2] == (box.h, box.w)  # the tight plate, as seg_and_ocr crops are
+    assert plate.mean() > 240  # and nothing of the road around it
+    assert main(["feedback", "export", str(out), "--purpose", "recognizer retraining, quarterly"]) == 2  # not empty
+    monkeypatch.setenv("ALPR_SESSION", logged_on(cfg, "disp.one", "dispatcher"))
+    assert main(["feedback", "export", str(tmp_path / "other"), "--purpose", "recognizer retraining"]) == 3
+    assert not (tmp_path / "other").exists()
