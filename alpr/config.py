@@ -178,6 +178,9 @@ class DispatchConfig:
     # Cameras whose id starts with one of these are mobile units (the officer's workflow); every
     # other camera is a fixed site (the dispatcher's workflow).
     mobile_camera_prefixes: str = "mobile-"
+    # A hit dispatch marked a misread does not alert again from the same camera, read plate and list
+    # entry for this long (a sticker or a plate frame misread the same way at every pass); 0 turns it off.
+    misread_quiet_s: float = 86400.0
 
 
 @dataclass

@@ -41,6 +41,8 @@ PASSES_DROPPED = Counter("alpr_passes_dropped_total",
                          "Vehicle passes not stored: no read reached flow.pass_min_confidence", ["camera_id"])
 GROUP_FRAMES = Histogram("alpr_group_frames", "Frames per stored vehicle pass", buckets=(1, 2, 3, 5, 8, 13, 21))
 
+KNOWN_MISREADS = Counter("alpr_hits_known_misread_total",
+                        "Hits not raised: dispatch marked the same read a misread recently", ["list_name"])
 REPLAYS_SKIPPED = Counter("alpr_kafka_replays_skipped_total", "Messages not sent again after a restart", ["topic"])
 RESUME_RESETS = Counter("alpr_kafka_resume_resets_total",
                         "Partitions read again from the start: the broker no longer held the resume offset", ["topic"])

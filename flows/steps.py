@@ -17,6 +17,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from alpr import metrics, retry
 from alpr.config import Config, FlowConfig
+from alpr.domain.dispositions import misread_key
 from alpr.domain.grouping import CameraGroups
 from alpr.domain.hits import best_matches
 from alpr.domain.types import FrameMeta, Hit, Match, PlateRead, read_id_for
@@ -195,6 +196,29 @@ def make_hotlist_join_step(store: HotlistStore) -> Callable[[list[tuple[str, Pla
         found = retry.call(lambda: store.match(plates), "redis", REDIS_TRANSIENT)
         metrics.STAGE_SECONDS.labels("hotlist").observe(time.perf_counter() - t0)
         # a matching read takes its pass's id, which the hit refers to (most reads match nothing)
-        return [(replace(r, read_id=pass_id), m) for pass_id, r in batch for m in best_matches(r, found)]
+        matches = [(replace(r, read_id=pass_id), m) for pass_id, r in batch for m in best_matches(r, found)]
+        return without_known_misreads(store.redis, matches) if matches else matches
 
     return join_hotlists
+
+
+def without_known_misreads(r: redis.Redis, matches: list[tuple[PlateRead, Match]]) -> list[tuple[PlateRead, Match]]:
+    """The matches whose (camera, read plate, list entry) dispatch has not marked a misread lately
+    (``alpr.domain.dispositions.misread_key``); the others are counted and logged, not raised."""
+    keys = [misread_key(read.frame.camera_id, read.plate, m.entry.list_name, m.entry.entry_id) for read, m in matches]
+
+    def lookup() -> list[int]:
+        pipe = r.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return pipe.execute()
+
+    kept = []
+    for (read, m), seen in zip(matches, retry.call(lookup, "redis", REDIS_TRANSIENT)):
+        if seen:
+            metrics.KNOWN_MISREADS.labels(m.entry.list_name).inc()
+            log.info("no hit: %s read %s as %s/%s, which dispatch marked a misread", read.frame.camera_id, read.plate,
+                     m.entry.list_name, m.entry.entry_id)
+        else:
+            kept.append((read, m))
+    return kept

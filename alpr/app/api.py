@@ -392,7 +392,7 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
         terms = {"username": username, "change": change, "role": role}
         return _user_out(access.change_user(who, username, change, terms, role=role, rank=rank))
 
-    desk = HitDesk(client, database, access.redis, cfg.dispatch.mobile_camera_prefixes)
+    desk = HitDesk(client, database, access.redis, cfg.dispatch.mobile_camera_prefixes, cfg.dispatch.misread_quiet_s)
 
     @app.get("/v1/hits", response_model=list[HitOut])
     def list_hits(

@@ -57,6 +57,12 @@ ACTIONS = sorted({s.action for s in STEPS})
 MAX_FIELD = 200
 
 
+def misread_key(camera_id: str, read_plate: str, list_name: str, entry_id: str) -> str:
+    """The Redis key that marks a known misread: this camera reading this plate as this list entry
+    (set when dispatch marks a hit misread; the flow raises no hit while it lasts)."""
+    return f"alpr:known-misread:{camera_id}:{read_plate}:{list_name}:{entry_id}"
+
+
 def site_of(camera_id: str, mobile_prefixes: str) -> str:
     """Fixed site or mobile unit, by the camera id's prefix (``dispatch.mobile_camera_prefixes``)."""
     prefixes = [p.strip() for p in mobile_prefixes.split(",") if p.strip()]

@@ -48,11 +48,12 @@ def state_of(steps: list[dict]) -> str:
 
 
 class HitDesk:
-    def __init__(self, client: Client, db: str, r: redis.Redis, mobile_prefixes: str):
+    def __init__(self, client: Client, db: str, r: redis.Redis, mobile_prefixes: str, misread_quiet_s: float = 0.0):
         self.client = client
         self.db = db
         self.redis = r
         self.mobile_prefixes = mobile_prefixes
+        self.misread_quiet_s = misread_quiet_s
 
     def steps(self, hit_ids: list[str]) -> dict[str, list[dict]]:
         """Every hit's steps, in order."""
@@ -123,6 +124,9 @@ class HitDesk:
                    "note": note, "fields": json.dumps(fields, sort_keys=True)}
             self.client.insert(f"{self.db}.hit_dispositions", [list(row.values())], column_names=STEP_COLUMNS,
                                settings={"insert_quorum": "auto"})
+            if state == dispositions.MISREAD and self.misread_quiet_s > 0:
+                key = dispositions.misread_key(hit["camera_id"], hit["plate"], hit["list_name"], hit["entry_id"])
+                self.redis.set(key, hit_id, ex=max(1, round(self.misread_quiet_s)))
             return {**row, "fields": fields}
 
     def misreads(self) -> list[dict]:

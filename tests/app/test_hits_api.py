@@ -145,3 +145,36 @@ def test_a_misread_becomes_a_labelled_crop_for_training_and_eval(api, cfg, tmp_p
     monkeypatch.setenv("ALPR_SESSION", logged_on(cfg, "disp.one", "dispatcher"))
     assert main(["feedback", "export", str(tmp_path / "other"), "--purpose", "recognizer retraining"]) == 3
     assert not (tmp_path / "other").exists()
+
+
+def test_a_marked_misread_raises_no_hit_again_from_that_camera(api, cfg, keyring):
+    from prometheus_client import REGISTRY
+
+    from alpr.domain.types import NewEntry
+    from alpr.hotlists.store import HotlistStore
+    from flows.steps import make_hotlist_join_step
+    from tests.store.test_storage import make_read
+
+    _, act, _ = api
+    r = redis.Redis.from_url(cfg.redis.url)
+    store = HotlistStore(r, keyring)
+    store.replace("stolen", [NewEntry("5SAM123", {"case": "C-1"})])
+    join = make_hotlist_join_step(store)
+    now = datetime.now(timezone.utc)
+    [(_, match)] = join([("pass-1", make_read("5SAM123", now, camera="fixed-01"))])
+    hit_id = "d4" * 16
+    db.connect(cfg).insert(f"{cfg.clickhouse.database}.hits",
+                           [[hit_id, "pass-1", "fixed-01", now, "5SAM123", "5SAM123", "stolen", match.entry.entry_id,
+                             "exact"]],
+                           column_names=["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate",
+                                         "list_name", "entry_id", "match_kind"])
+    assert act("disp.one", hit_id, "mark_misread", corrected_plate="5SAM128").status_code == 201
+
+    def suppressed() -> float:
+        return REGISTRY.get_sample_value("alpr_hits_known_misread_total", {"list_name": "stolen"}) or 0.0
+
+    before = suppressed()
+    assert join([("pass-2", make_read("5SAM123", now, camera="fixed-01", n=1))]) == []
+    assert suppressed() == before + 1
+    assert len(join([("pass-3", make_read("5SAM123", now, camera="fixed-02", n=2))])) == 1  # another camera still alerts
+    assert 0 < r.ttl(f"alpr:known-misread:fixed-01:5SAM123:stolen:{match.entry.entry_id}") <= cfg.dispatch.misread_quiet_s
