@@ -178,3 +178,24 @@ def test_entries_and_skipped_plates_keep_who_added_them_and_when(store):
     assert store.remove("stolen", "ABC123", bolo) == [bolo]  # the ids that went, for the audit record
     store.unskip(["000"])
     assert store.skipped_by() == {} and not store.redis.hlen("alpr:skiplist-added")
+
+
+def test_a_cad_system_decrypts_a_hit_entry_as_the_hit_schema_documents(store, tmp_path):
+    """The recipe in infra/schemas/hit.v1.json (entry_sealed), followed with the cryptography library
+    alone: a consumer outside this code base can open what a hit carries, and only for its entry."""
+    import base64
+    import json
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    store.replace("stolen", [NewEntry("7ABC123", {"case": "C-42", "vehicle": "blue Civic"})])
+    entry = store.match(["7ABC123"])["7ABC123"][0].entry
+    key_line = next(line for line in (tmp_path / "hotlist.key").read_text().splitlines()
+                    if line.startswith(entry.sealed["kid"]))  # the keyring fixture's file
+    key = base64.b64decode(key_line.split()[1])
+    nonce, ct = base64.b64decode(entry.sealed["nonce"]), base64.b64decode(entry.sealed["ct"])
+    aad = "\x1f".join((entry.list_name, entry.plate, entry.entry_id)).encode()
+    assert json.loads(AESGCM(key).decrypt(nonce, ct, aad)) == {"case": "C-42", "vehicle": "blue Civic"}
+    with pytest.raises(InvalidTag):  # moved to another plate, the fields do not open
+        AESGCM(key).decrypt(nonce, ct, "\x1f".join((entry.list_name, "7ABC124", entry.entry_id)).encode())
