@@ -70,9 +70,10 @@ class HitDesk:
 
     def hits(self, *, state: str = "", list_name: str = "", camera: str = "", since: datetime | None = None,
              until: datetime | None = None, limit: int = 200) -> list[dict]:
-        """The newest hits first, each with its site kind, state and steps; filtered as given."""
-        where, params = ["1"], {"limit": limit if not state else 10 * limit}
-        for column, value in (("list_name", list_name), ("camera_id", camera)):
+        """The newest hits first, each with its site kind, state and steps; filtered as given (the
+        state too, in the query: a hit with no step yet is new)."""
+        where, params = ["1"], {"limit": limit}
+        for column, value in (("list_name", list_name), ("camera_id", camera), ("state", state)):
             if value:
                 where.append(f"{column} = %({column})s")
                 params[column] = value
@@ -83,28 +84,26 @@ class HitDesk:
             where.append("captured_at < %(until)s")
             params["until"] = until
         result = self.client.query(
-            f"SELECT {', '.join(HIT_COLUMNS)} FROM {self.db}.hits FINAL WHERE {' AND '.join(where)} "
-            "ORDER BY captured_at DESC, hit_id LIMIT %(limit)s", parameters=params)
+            f"SELECT {', '.join(HIT_COLUMNS)} FROM (SELECT h.*, if(d.state = '', %(new)s, d.state) AS state "
+            f"FROM {self.db}.hits AS h FINAL LEFT JOIN (SELECT hit_id, argMax(state, step) AS state "
+            f"FROM {self.db}.hit_dispositions GROUP BY hit_id) AS d ON d.hit_id = h.hit_id) "
+            f"WHERE {' AND '.join(where)} ORDER BY captured_at DESC, hit_id LIMIT %(limit)s",
+            parameters={**params, "new": NEW})
         found = [_hit(dict(zip(HIT_COLUMNS, v))) for v in result.result_rows]
         steps = self.steps([h["hit_id"] for h in found])
-        out = []
-        for h in found:
-            s = steps[h["hit_id"]]
-            h = {**h, "site": dispositions.site_of(h["camera_id"], self.mobile_prefixes), "state": state_of(s),
-                 "steps": s}
-            if not state or h["state"] == state:
-                out.append(h)
-        return out[:limit]
+        return [self._worked(h, steps[h["hit_id"]]) for h in found]
+
+    def _worked(self, hit: dict, steps: list[dict]) -> dict:
+        """The hit with its site kind, its state and the steps taken on it."""
+        return {**hit, "site": dispositions.site_of(hit["camera_id"], self.mobile_prefixes), "state": state_of(steps),
+                "steps": steps}
 
     def hit(self, hit_id: str) -> dict | None:
         result = self.client.query(f"SELECT {', '.join(HIT_COLUMNS)} FROM {self.db}.hits FINAL WHERE hit_id = %(id)s",
                                    parameters={"id": hit_id})
         if not result.result_rows:
             return None
-        h = _hit(dict(zip(HIT_COLUMNS, result.result_rows[0])))
-        s = self.steps([hit_id])[hit_id]
-        return {**h, "site": dispositions.site_of(h["camera_id"], self.mobile_prefixes), "state": state_of(s),
-                "steps": s}
+        return self._worked(_hit(dict(zip(HIT_COLUMNS, result.result_rows[0]))), self.steps([hit_id])[hit_id])
 
     def act(self, hit_id: str, action: str, actor: Actor, note: str = "", fields: dict[str, str] | None = None) -> dict:
         """Take one step on a hit: refused (StepRefused) when it is not the hit's next step for this

@@ -69,6 +69,7 @@ def test_a_dispatcher_works_a_fixed_site_hit_through_and_every_step_is_recorded(
         (5, "close", "disp.one", "dispatcher")]
     assert hit["steps"][2]["fields"] == {"result_code": "10-851", "reference": "CL-77"}
     assert get("disp.one", "/v1/hits", state="closed").json()[0]["hit_id"] == FIXED_HIT
+    assert [h["hit_id"] for h in get("disp.one", "/v1/hits", state="new", limit=1).json()] == [MOBILE_HIT]
 
     audited = access.audit.search(action="dispose_hit", limit=50)
     assert [r["outcome"] for r in reversed(audited)] == ["denied"] + ["allowed"] * 5
