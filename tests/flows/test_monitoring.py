@@ -161,7 +161,7 @@ def test_prometheus_panels_have_data_from_a_running_flow(cfg, tmp_path):
         assert prom_query(port, 'up{job="alpr-flow"} == 1')
         rules = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=10).read())
         loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
-        assert len(loaded) == 9 and all(r["health"] == "ok" for r in loaded)
+        assert len(loaded) == 11 and all(r["health"] == "ok" for r in loaded)
         panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "prometheus"]
         assert len(panels) >= 14
         empty = [title for title, expr in panels if not prom_query(port, expr.replace("$__rate_interval", "1m"))]
