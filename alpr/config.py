@@ -35,6 +35,7 @@ class KafkaConfig:
     frames_topic: str = "alpr.frames"
     hits_topic: str = "alpr.hits"
     dead_letter_topic: str = "alpr.dead-letter"
+    hit_steps_topic: str = "alpr.hit-steps"  # each workflow step on a hit, for every console and CAD system
     frames_partitions: int = 4
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
@@ -169,6 +170,12 @@ class ApiConfig:
     host: str = "127.0.0.1"
     port: int = 8780
     trusted_proxies: str = ""  # comma-separated proxy addresses or CIDR networks whose X-Forwarded-For is believed
+    # Where people and CAD systems reach the API (https://alpr.pd.example behind the TLS proxy): hit
+    # messages carry image URLs under it. Empty: http://host:port.
+    public_url: str = ""
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @dataclass
@@ -181,6 +188,22 @@ class DispatchConfig:
     # A hit dispatch marked a misread does not alert again from the same camera, read plate and list
     # entry for this long (a sticker or a plate frame misread the same way at every pass); 0 turns it off.
     misread_quiet_s: float = 86400.0
+    # Names dispatch knows the cameras by: "fixed-01=Main St at 5th Ave, mobile-07=Unit 7"; a camera
+    # not named here is shown by its id.
+    camera_names: str = ""
+    # The console replays this much of the hit and step topics when it starts (hits older than this
+    # are found with GET /v1/hits).
+    console_lookback_h: float = 24.0
+    # A map tile URL template ({z}/{x}/{y}) for the hit card's map; empty: a plain coordinate view of
+    # the cameras, which needs no network.
+    map_tile_url: str = ""
+
+    def camera_name(self, camera_id: str) -> str:
+        for item in self.camera_names.split(","):
+            key, sep, name = item.partition("=")
+            if sep and key.strip() == camera_id and name.strip():
+                return name.strip()
+        return camera_id
 
 
 @dataclass
@@ -325,6 +348,11 @@ def _positive(key: str, value: float) -> None:
 
 def validate(cfg: Config) -> Config:
     """Check values that types alone cannot; every message starts with the key."""
+    tiles = cfg.dispatch.map_tile_url
+    if tiles and not (tiles.startswith("https://") and all(f"{{{k}}}" in tiles for k in "zxy")):
+        raise ConfigError("dispatch.map_tile_url: an https:// URL template with {z}, {x} and {y}")
+    if cfg.dispatch.console_lookback_h <= 0:
+        raise ConfigError("dispatch.console_lookback_h: must be positive")
     if not cfg.kafka.bootstrap_servers.strip():
         raise ConfigError("kafka.bootstrap_servers: must name at least one host:port")
     for server in cfg.kafka.bootstrap_servers.split(","):

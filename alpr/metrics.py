@@ -58,6 +58,19 @@ ACCESS_DECISIONS = Counter("alpr_access_decisions_total", "Access decisions by a
 AUDIT_WRITE_FAILURES.inc(0)
 
 
+# The dispatch console (policy 820.8), in the API process: how fast hits reach a person and are worked.
+HIT_FEED_DELAY = Histogram("alpr_hit_feed_delay_seconds", "Hit on the topic to sent to an open console",
+                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+HIT_TIME_TO_VIEW = Histogram("alpr_hit_time_to_view_seconds", "Hit on the topic to first shown in a console",
+                             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+HIT_TIME_TO_STEP = Histogram("alpr_hit_time_to_step_seconds", "Hit on the topic to each workflow step",
+                             ["action"], buckets=(1, 5, 15, 30, 60, 120, 300, 900, 3600))
+HIT_STEPS = Counter("alpr_hit_steps_total", "Workflow steps taken on hits (misread ratio: mark_misread over "
+                    "mark_misread, confirm_not_misread and verify_visually)", ["action", "camera_id", "list_name"])
+HITS_UNTAKEN = Gauge("alpr_hits_untaken", "Hits on the console that nobody has taken a step on")
+HIT_OLDEST_UNTAKEN = Gauge("alpr_hit_oldest_untaken_seconds", "Age of the oldest hit nobody has taken (0: none)")
+
+
 def flow_counters(port: int) -> dict[str, float] | None:
     """Sums of the flow's alpr_* counters by metric name; None while its endpoint is not up."""
     try:

@@ -170,7 +170,8 @@ def make_hit_message_step(cfg: Config) -> Callable[[Hit], KafkaSinkMessage]:
     def to_hit_message(hit: Hit) -> KafkaSinkMessage:
         metrics.HITS.labels(hit.entry.list_name, hit.match).inc()
         metrics.FRAME_TO_HIT.observe(max(0.0, time.time() - hit.read.frame.captured_at.timestamp()))
-        return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database)
+        return hit_message(hit, cfg.kafka.hits_topic, cfg.clickhouse.database,
+                           cfg.dispatch.camera_name(hit.read.frame.camera_id), cfg.api.base_url())
 
     return to_hit_message
 

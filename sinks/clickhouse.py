@@ -47,7 +47,7 @@ def image_row(r: PlateRead) -> list:
 
 def hit_row(h: Hit) -> list:
     r = h.read
-    return [h.hit_id, r.read_id, r.frame.camera_id, r.frame.captured_at, r.plate, h.matched_plate,
+    return [h.hit_id, r.read_id, r.frame.camera_id, r.frame.captured_at, r.plate, h.matched_plate, h.entry.plate,
             h.entry.list_name, h.entry.entry_id, h.match]
 
 
@@ -55,7 +55,7 @@ READS = Table("reads", ["read_id", "camera_id", "captured_at", "seen_ms", "frame
                         "confidence", "latitude", "longitude", "detector"], read_row)
 IMAGES = Table("read_images", ["read_id", "captured_at", "frame_id", "box_x", "box_y", "box_w", "box_h",
                                "crop_jpeg", "scene_jpeg"], image_row)
-HITS = Table("hits", ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_name",
+HITS = Table("hits", ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_plate", "list_name",
                       "entry_id", "match_kind"], hit_row)
 
 

@@ -17,8 +17,9 @@ from alpr.metrics import REPLAYS_SKIPPED
 HIT_SCHEMA = "alpr.hit/1"
 
 
-def hit_payload(hit: Hit, database: str) -> dict:
-    """The hit as the versioned JSON document in infra/schemas/hit.v1.json."""
+def hit_payload(hit: Hit, database: str, camera_name: str = "", api_url: str = "") -> dict:
+    """The hit as the versioned JSON document in infra/schemas/hit.v1.json; ``api_url`` is where the
+    API serves the crop (to a logged-on, permitted caller, audited)."""
     read = hit.read
     return {
         "schema": HIT_SCHEMA,
@@ -30,20 +31,23 @@ def hit_payload(hit: Hit, database: str) -> dict:
         "matched_plate": hit.matched_plate,
         "list_plate": hit.entry.plate,
         "camera_id": read.frame.camera_id,
+        "camera_name": camera_name or read.frame.camera_id,
         "captured_at": read.frame.captured_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "location": {"latitude": read.frame.location.latitude, "longitude": read.frame.location.longitude},
         "list_name": hit.entry.list_name,
         "entry_id": hit.entry.entry_id,
         "entry_sealed": hit.entry.sealed,
         "crop_ref": f"clickhouse://{database}.read_images/{read.read_id}#crop_jpeg",
+        **({"crop_url": f"{api_url.rstrip('/')}/v1/reads/{read.read_id}/crop.jpg"} if api_url else {}),
     }
 
 
-def hit_message(hit: Hit, topic: str, database: str) -> KafkaSinkMessage[bytes, bytes]:
+def hit_message(hit: Hit, topic: str, database: str, camera_name: str = "",
+                api_url: str = "") -> KafkaSinkMessage[bytes, bytes]:
     """Keyed by camera so one camera's hits stay in order."""
     return KafkaSinkMessage(
         key=hit.read.frame.camera_id.encode(),
-        value=json.dumps(hit_payload(hit, database), separators=(",", ":")).encode(),
+        value=json.dumps(hit_payload(hit, database, camera_name, api_url), separators=(",", ":")).encode(),
         topic=topic,
         headers=[("schema", HIT_SCHEMA.encode()), ("hit_id", hit.hit_id.encode())],
     )

@@ -93,8 +93,8 @@ def openalpr_us() -> Path:
     return path
 
 
-def logged_on(cfg: Config, username: str = "ofc.test", role: str = "officer") -> str:
-    """A session token for a trained, certified user of the given role (created if missing)."""
+def logged_on(cfg: Config, username: str = "ofc.test", role: str = "officer", unit: str = "") -> str:
+    """A session token for a trained, certified user of the given role and unit (created if missing)."""
     from datetime import date, timedelta
 
     from alpr.access.gate import Access
@@ -108,7 +108,7 @@ def logged_on(cfg: Config, username: str = "ofc.test", role: str = "officer") ->
     password = "test-passphrase-for-" + username
     today = date.today()
     if access.users.get(username) is None:
-        access.users.put(User(username, username, "City PD", role, password_hash=passwords.hash_password(password),
+        access.users.put(User(username, username, "City PD", role, unit=unit, password_hash=passwords.hash_password(password),
                               trained_at=today, certified_until=today + timedelta(days=30), policy_reviewed_at=today))
     return access.logon(username, password, "127.0.0.1")
 

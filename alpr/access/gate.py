@@ -186,6 +186,16 @@ class Access:
         self._record(user, user.username, action, ALLOWED, "", caller, terms={**grant.terms, "ref": grant.ref},
                      plates=grant.plates, rows=grant.rows)
 
+    def still_allowed(self, caller: Caller, action: str) -> str | None:
+        """Why a long-lived access (the console's stream) must end now, without renewing the session's
+        idle timer or writing a record (its opening was audited); None while it may go on."""
+        session = self.sessions.peek(caller.token)
+        user = self.users.get(session.username, max_age_s=USER_CACHE_S) if session else None
+        if user is None:
+            return "not logged on, or the session expired"
+        return users.refusal(user, date.today(), self.policy) or roles.refusal(
+            action, user.role, caller.purpose, caller.case_id, self.policy.purpose_min_length)
+
     def refuse(self, grant: Grant, caller: Caller, reason: str) -> AccessDenied:
         """Inside ``use``: the permitted request cannot be carried out as asked (a rule of the action
         itself); audited as denied with the reason, to be raised by the caller."""
@@ -222,7 +232,7 @@ class Access:
             if why:
                 raise self._deny(grant.user, grant.user.username, "manage_users", why, caller, terms=terms)
             after = self.users.put(after)
-            if change in ("disable", "set-role"):
+            if change in ("disable", "set-role", "set-unit"):  # what they may see changed
                 self.sessions.end_all(username)
             grant.rows = 1
         return after

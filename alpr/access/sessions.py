@@ -39,7 +39,7 @@ class Sessions:
         self.redis.expire(self._key(token), self.idle_s)
         return token
 
-    def get(self, token: str) -> Session | None:
+    def get(self, token: str, renew: bool = True) -> Session | None:
         """The live session for this token (renewing its idle timer), or None when expired or unknown."""
         if not token:
             return None
@@ -51,8 +51,13 @@ class Sessions:
         if time.time() - created > self.max_s:
             self.redis.delete(key)
             return None
-        self.redis.expire(key, self.idle_s)
+        if renew:
+            self.redis.expire(key, self.idle_s)
         return Session(data[b"username"].decode(), created, data[b"ip"].decode())
+
+    def peek(self, token: str) -> Session | None:
+        """The live session, without counting this look as activity."""
+        return self.get(token, renew=False)
 
     def end(self, token: str) -> None:
         self.redis.delete(self._key(token))

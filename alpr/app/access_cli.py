@@ -26,7 +26,7 @@ from alpr.config import Config
 from alpr.domain import passwords, roles
 from alpr.store import audit_report, db
 from alpr.store.audit import AuditRecord, Checkpoint
-from alpr.store.users import User, UserError, check_new
+from alpr.store.users import User, UserError, check_new, check_unit
 
 
 def open_access(cfg: Config) -> Access:
@@ -155,7 +155,7 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
         check_new(args.username, args.role, args.rank or "", cfg.policy)
         password = _read_password(args, "New user's password: ", confirm=not args.password_stdin)
         passwords.check_policy(password, args.username, cfg.policy.password_min_length)
-        user = User(args.username, args.name, args.org, args.role, rank=args.rank or "",
+        user = User(args.username, args.name, args.org, args.role, rank=args.rank or "", unit=check_unit(args.unit),
                     password_hash=passwords.hash_password(password))
         with access.use(me, "manage_users", terms=terms):
             if access.users.get(args.username):
@@ -182,7 +182,7 @@ def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
         return 0
 
     access.change_user(me, args.username, action, terms, role=getattr(args, "role", None) or "",
-                       rank=getattr(args, "rank", None) or "", on=getattr(args, "date", None),
+                       rank=getattr(args, "rank", None) or "", unit=getattr(args, "unit", None) or "", on=getattr(args, "date", None),
                        until=getattr(args, "until", None), waiver_signed=getattr(args, "waiver_signed", None))
     say(f"{args.username}: {action} recorded")
     return 0
@@ -327,6 +327,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--org", required=True, help="organisation")
     add.add_argument("--role", required=True, choices=roles.ROLES)
     add.add_argument("--rank", help="approvers: the approving rank")
+    add.add_argument("--unit", default="", help="officers: the camera id of their mobile unit (its hits reach them)")
     add.add_argument("--password-stdin", action="store_true")
     bs = us.add_parser("bootstrap-admin", help="local CLI only, while no enabled admin exists: the first admin, "
                        "trained and policy reviewed as of today")
@@ -349,6 +350,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sr.add_argument("username")
     sr.add_argument("--role", required=True, choices=roles.ROLES)
     sr.add_argument("--rank")
+    su = us.add_parser("set-unit", help="an officer's mobile unit: the camera id of its system ('' for none)")
+    su.add_argument("username")
+    su.add_argument("--unit", required=True)
     today = date.today()
     for name, text in (("record-training", "training completed"), ("record-policy-review", "use policy reviewed")):
         p = us.add_parser(name, help=text)

@@ -27,15 +27,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alpr.access.gate import Access, AccessDenied, AuditUnavailable, Caller
+from alpr.app.hits_api import FeedUnavailable, add_hit_routes
 from alpr.config import Config
 from alpr.domain import passwords, roles
-from alpr.domain.dispositions import StepRefused
 from alpr.domain.passwords import PasswordRejected
 from alpr.domain.types import FoundRead
+from alpr.messages.hit_feed import HitFeed
+from alpr.messages.hit_steps import StepPublisher
 from alpr.store import db, search, sql_guard
-from alpr.store.dispositions import Actor, HitDesk
 from alpr.store.evidence import EvidenceError
-from alpr.store.users import User, UserError, check_new
+from alpr.store.users import User, UserError, check_new, check_unit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,7 +51,9 @@ ROUTE_ACTIONS = {
     "/v1/reads": "search_reads", "/v1/reads/{read_id}": "view_read", "/v1/reads/{read_id}/crop.jpg": "view_image",
     "/v1/reads/{read_id}/scene.jpg": "view_image", "/v1/sql": "run_sql", "/v1/audit": "audit_search",
     "/v1/users": "manage_users", "/v1/users/{username}/{change}": "manage_users", "/v1/logon": "logon",
-    "/v1/hits": "view_hits", "/v1/hits/{hit_id}": "view_hits", "/v1/hits/{hit_id}/actions": "dispose_hit",
+    "/v1/hits": "view_hits", "/v1/hits/stream": "view_hits", "/v1/hits/{hit_id}": "view_hits",
+    "/v1/hits/{hit_id}/seen": "view_hits", "/v1/hits/{hit_id}/entry": "view_hotlist_entry",
+    "/v1/hits/{hit_id}/actions": "dispose_hit",
 }
 
 
@@ -94,45 +97,8 @@ class NewUser(BaseModel):
     organisation: str = Field(min_length=1, max_length=200)
     role: str
     rank: str = ""
+    unit: str = Field("", max_length=128, description="officers: the camera id of their mobile unit")
     password: str = Field(min_length=1, max_length=1024)
-
-
-class StepIn(BaseModel):
-    action: str = Field(min_length=1, max_length=64, description="the workflow step (policy 820.8); see alpr.domain.dispositions")
-    note: str = Field("", max_length=1000)
-    fields: dict[str, str] = Field(default_factory=dict, description="what the step records: corrected_plate, channel, "
-                                   "result_code, reference, outcome")
-    purpose: str = Field("", max_length=500)
-    case: str = Field("", max_length=64)
-
-
-class StepOut(BaseModel):
-    hit_id: str
-    step: int
-    at: datetime
-    action: str
-    state: str
-    username: str
-    role: str
-    client_ip: str
-    note: str
-    fields: dict[str, str]
-
-
-class HitOut(BaseModel):
-    hit_id: str
-    read_id: str
-    camera_id: str
-    captured_at: datetime
-    published_at: datetime
-    plate: str
-    matched_plate: str
-    list_name: str
-    entry_id: str
-    match_kind: str
-    site: str
-    state: str
-    steps: list[StepOut]
 
 
 class UserOut(BaseModel):
@@ -141,6 +107,7 @@ class UserOut(BaseModel):
     organisation: str
     role: str
     rank: str
+    unit: str
     disabled: bool
     locked: bool
     trained_at: date | None
@@ -195,7 +162,9 @@ def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, proxy_headers=False, log_level="info")
 
 
-def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
+def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None = None,
+               publisher: StepPublisher | None = None) -> FastAPI:
+    """The API; ``feed`` and ``publisher`` carry the console's live stream (``serve`` starts them)."""
     if access is None:
         client = db.connect(cfg)
         db.migrate(client, cfg)
@@ -221,11 +190,13 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
     @app.exception_handler(AccessDenied)
     def denied(request: Request, exc: AccessDenied) -> JSONResponse:
         status = (401 if "not logged on" in exc.reason or exc.reason.startswith("unknown user")
-                  else 409 if exc.reason.startswith("step refused") else 404 if exc.reason.startswith("no hit")
-                  else 403)
+                  else 409 if exc.reason.startswith("step refused")
+                  else 404 if exc.reason.startswith(("no hit", "no entry"))
+                  else 503 if exc.reason.startswith("the hot-list key") else 403)
         return JSONResponse({"detail": exc.reason}, status_code=status)
 
     @app.exception_handler(AuditUnavailable)
+    @app.exception_handler(FeedUnavailable)
     def unaudited(request: Request, exc: AuditUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
@@ -380,66 +351,19 @@ def create_app(cfg: Config, access: Access | None = None) -> FastAPI:
             if access.users.get(body.username):
                 raise UserError(f"user {body.username} exists")
             user = access.users.put(User(body.username, body.full_name, body.organisation, body.role, rank=body.rank,
-                                         password_hash=passwords.hash_password(body.password)))
+                                         unit=check_unit(body.unit), password_hash=passwords.hash_password(body.password)))
             grant.rows = 1
         return _user_out(user)
 
     @app.post("/v1/users/{username}/{change}", response_model=UserOut)
     def change_user(who: CallerDep, username: Annotated[str, Path(max_length=64)],
-                    change: Annotated[str, Path(pattern="^(disable|enable|unlock|set-role)$")],
+                    change: Annotated[str, Path(pattern="^(disable|enable|unlock|set-role|set-unit)$")],
                     role: Annotated[str, Query(max_length=32)] = "", rank: Annotated[str, Query(max_length=64)] = "",
-                    ) -> UserOut:
-        terms = {"username": username, "change": change, "role": role}
-        return _user_out(access.change_user(who, username, change, terms, role=role, rank=rank))
+                    unit: Annotated[str, Query(max_length=128)] = "") -> UserOut:
+        terms = {"username": username, "change": change, "role": role, "unit": unit}
+        return _user_out(access.change_user(who, username, change, terms, role=role, rank=rank, unit=unit))
 
-    desk = HitDesk(client, database, access.redis, cfg.dispatch.mobile_camera_prefixes, cfg.dispatch.misread_quiet_s)
-
-    @app.get("/v1/hits", response_model=list[HitOut])
-    def list_hits(
-        who: CallerDep,
-        state: Annotated[str, Query(max_length=32)] = "",
-        list_name: Annotated[str, Query(alias="list", max_length=64)] = "",
-        camera: Annotated[str, Query(max_length=64)] = "",
-        since: Annotated[datetime | None, Query(alias="from")] = None,
-        until: Annotated[datetime | None, Query(alias="to")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    ) -> list[dict]:
-        """Hits, newest first, each with its workflow state and steps (policy 820.8)."""
-        terms = {"state": state, "list": list_name, "camera": camera, "from": str(since or ""), "to": str(until or "")}
-        with access.use(who, "view_hits", terms=terms) as grant:
-            found = desk.hits(state=state, list_name=list_name, camera=camera, since=since, until=until, limit=limit)
-            grant.plates = [h["plate"] for h in found]
-            grant.rows = len(found)
-        return found
-
-    @app.get("/v1/hits/{hit_id}", response_model=HitOut)
-    def view_hit(who: CallerDep, hit_id: Annotated[str, READ_ID]) -> dict:
-        with access.use(who, "view_hits", terms={"hit_id": hit_id}) as grant:
-            found = desk.hit(hit_id)
-            grant.plates = [found["plate"]] if found else []
-            grant.rows = int(found is not None)
-        if found is None:
-            raise NotFound(f"no hit {hit_id}")
-        return found
-
-    @app.post("/v1/hits/{hit_id}/actions", response_model=StepOut, status_code=201)
-    def act_on_hit(request: Request, hit_id: Annotated[str, READ_ID], body: StepIn,
-                   authorization: Annotated[str, Header()] = "") -> dict:
-        """Take the hit's next step; refused (409) with the reason and the hit's state when it is not
-        the next step for your role, or another person took it first."""
-        who = Caller(token_of(authorization), client_ip(request), purpose=body.purpose, case_id=body.case)
-        terms = {"hit_id": hit_id, "step": body.action, "fields": body.fields, "note": body.note}
-        with access.use(who, "dispose_hit", terms=terms) as grant:
-            actor = Actor(grant.user.username, grant.user.role, who.client_ip)
-            try:
-                step = desk.act(hit_id, body.action, actor, body.note, body.fields)
-            except LookupError:
-                raise access.refuse(grant, who, f"no hit {hit_id}") from None
-            except StepRefused as exc:
-                raise access.refuse(grant, who, f"step refused: {exc}") from None
-            grant.terms["state"] = step["state"]
-            grant.rows = 1
-        return step
+    add_hit_routes(app, cfg, access, caller, client_ip, token_of, feed, publisher)
 
     @app.get("/v1/roles")
     def role_table() -> list[dict]:

@@ -63,6 +63,21 @@ def misread_key(camera_id: str, read_plate: str, list_name: str, entry_id: str) 
     return f"alpr:known-misread:{camera_id}:{read_plate}:{list_name}:{entry_id}"
 
 
+# A fixed-site hit patrol has been told of: from the dispatcher's broadcast on (a fixed hit closes only
+# after its results were broadcast).
+BROADCAST_STATES = frozenset({"broadcast", "clets_checked", "results_broadcast", CLOSED})
+
+
+def visible_to(role: str, unit: str, camera_id: str, site: str, state: str) -> bool:
+    """Whether the console shows this hit to this user: officers see their own mobile unit's hits and
+    the fixed-site hits dispatch broadcast; the other roles allowed to view hits see every hit."""
+    if role != "officer":
+        return True
+    if site == MOBILE:
+        return bool(unit) and camera_id == unit
+    return state in BROADCAST_STATES
+
+
 def site_of(camera_id: str, mobile_prefixes: str) -> str:
     """Fixed site or mobile unit, by the camera id's prefix (``dispatch.mobile_camera_prefixes``)."""
     prefixes = [p.strip() for p in mobile_prefixes.split(",") if p.strip()]

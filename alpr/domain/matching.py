@@ -83,3 +83,22 @@ class PatternSet:
         if self._rest_any is not None and self._rest_any.fullmatch(folded):
             found.update(p for p, rx in self._rest if rx.fullmatch(folded))
         return sorted(found)
+
+
+SAME, LOOKALIKE, WILD, DIFFERS = "same", "lookalike", "wild", "differs"
+
+
+def char_marks(read: str, listed: str) -> list[tuple[str, str]]:
+    """Each character of the read beside the listed plate or pattern, for dispatch to rule out a
+    misread at a glance: ``same``, ``lookalike`` (equal only once folded: 0 for O), ``wild`` (under a
+    BOLO wildcard) or ``differs``."""
+    parts = [(".", WILD) if c == "?" else (".*", WILD) if c == "*" else (re.escape(fold(c)), c) for c in listed]
+    found = re.fullmatch("".join(f"({rx})" for rx, _ in parts), fold(read))
+    if found is None:  # matched through an OCR candidate: compare place by place
+        return [(c, DIFFERS if i >= len(listed) or fold(c) != fold(listed[i]) else SAME if c == listed[i] else LOOKALIKE)
+                for i, c in enumerate(read)]
+    out = []
+    for i, (_, want) in enumerate(parts, start=1):
+        for c in read[found.start(i):found.end(i)]:
+            out.append((c, WILD if want == WILD else SAME if c == want else LOOKALIKE))
+    return out

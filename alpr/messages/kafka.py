@@ -36,7 +36,7 @@ def producer(cfg: Config) -> Producer:
 
 
 def ensure_topics(cfg: Config, timeout_s: float = 10.0) -> None:
-    """Create the frames (partitioned by camera), hits and dead-letter topics if they are missing."""
+    """Create the frames (partitioned by camera), hits, dead-letter and hit-step topics if they are missing."""
     if not broker_ready(cfg, timeout_s):  # quietly: librdkafka would log every refused connection
         raise KafkaException(KafkaError(KafkaError._TRANSPORT, f"no broker answered within {timeout_s:g} s"))
     admin = AdminClient(cfg.kafka.client_config())
@@ -44,6 +44,7 @@ def ensure_topics(cfg: Config, timeout_s: float = 10.0) -> None:
         cfg.kafka.frames_topic: cfg.kafka.frames_partitions,
         cfg.kafka.hits_topic: 1,
         cfg.kafka.dead_letter_topic: 1,
+        cfg.kafka.hit_steps_topic: 1,
     }
     existing = admin.list_topics(timeout=timeout_s).topics
     new = [NewTopic(t, num_partitions=n, replication_factor=1) for t, n in wanted.items() if t not in existing]

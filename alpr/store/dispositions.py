@@ -10,6 +10,7 @@ state the first one left.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -20,8 +21,8 @@ from alpr.domain import dispositions
 from alpr.domain.dispositions import NEW, StepRefused
 from alpr.store.db import utc
 
-HIT_COLUMNS = ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_name", "entry_id",
-               "match_kind", "published_at"]
+HIT_COLUMNS = ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_plate", "list_name",
+               "entry_id", "match_kind", "published_at"]
 STEP_COLUMNS = ["hit_id", "step", "at", "action", "state", "username", "role", "client_ip", "note", "fields"]
 MAX_NOTE = 1000
 
@@ -48,12 +49,17 @@ def state_of(steps: list[dict]) -> str:
 
 
 class HitDesk:
-    def __init__(self, client: Client, db: str, r: redis.Redis, mobile_prefixes: str, misread_quiet_s: float = 0.0):
+    """``pending`` finds a hit the ClickHouse sink has not written yet (the console's feed holds it
+    from the hit topic), so dispatch can act on a hit the moment it is shown."""
+
+    def __init__(self, client: Client, db: str, r: redis.Redis, mobile_prefixes: str, misread_quiet_s: float = 0.0,
+                 pending: Callable[[str], dict | None] = lambda hit_id: None):
         self.client = client
         self.db = db
         self.redis = r
         self.mobile_prefixes = mobile_prefixes
         self.misread_quiet_s = misread_quiet_s
+        self.pending = pending
 
     def steps(self, hit_ids: list[str]) -> dict[str, list[dict]]:
         """Every hit's steps, in order."""
@@ -69,10 +75,17 @@ class HitDesk:
         return out
 
     def hits(self, *, state: str = "", list_name: str = "", camera: str = "", since: datetime | None = None,
-             until: datetime | None = None, limit: int = 200) -> list[dict]:
+             until: datetime | None = None, limit: int = 200, officer_unit: str | None = None) -> list[dict]:
         """The newest hits first, each with its site kind, state and steps; filtered as given (the
-        state too, in the query: a hit with no step yet is new)."""
+        state too, in the query: a hit with no step yet is new). ``officer_unit``: only what an
+        officer of that unit sees (``dispositions.visible_to``)."""
         where, params = ["1"], {"limit": limit}
+        if officer_unit is not None:
+            prefixes = [p.strip() for p in self.mobile_prefixes.split(",") if p.strip()]
+            where.append("(camera_id = %(unit)s AND %(unit)s != '' AND arrayExists(p -> startsWith(camera_id, p), "
+                         "%(prefixes)s)) OR (NOT arrayExists(p -> startsWith(camera_id, p), %(prefixes)s) "
+                         "AND state IN %(broadcast)s)")
+            params.update(unit=officer_unit, prefixes=prefixes, broadcast=sorted(dispositions.BROADCAST_STATES))
         for column, value in (("list_name", list_name), ("camera_id", camera), ("state", state)):
             if value:
                 where.append(f"{column} = %({column})s")
@@ -87,7 +100,7 @@ class HitDesk:
             f"SELECT {', '.join(HIT_COLUMNS)} FROM (SELECT h.*, if(d.state = '', %(new)s, d.state) AS state "
             f"FROM {self.db}.hits AS h FINAL LEFT JOIN (SELECT hit_id, argMax(state, step) AS state "
             f"FROM {self.db}.hit_dispositions GROUP BY hit_id) AS d ON d.hit_id = h.hit_id) "
-            f"WHERE {' AND '.join(where)} ORDER BY captured_at DESC, hit_id LIMIT %(limit)s",
+            f"WHERE {' AND '.join(f'({w})' for w in where)} ORDER BY captured_at DESC, hit_id LIMIT %(limit)s",
             parameters={**params, "new": NEW})
         found = [_hit(dict(zip(HIT_COLUMNS, v))) for v in result.result_rows]
         steps = self.steps([h["hit_id"] for h in found])
@@ -101,9 +114,10 @@ class HitDesk:
     def hit(self, hit_id: str) -> dict | None:
         result = self.client.query(f"SELECT {', '.join(HIT_COLUMNS)} FROM {self.db}.hits FINAL WHERE hit_id = %(id)s",
                                    parameters={"id": hit_id})
-        if not result.result_rows:
+        row = _hit(dict(zip(HIT_COLUMNS, result.result_rows[0]))) if result.result_rows else self.pending(hit_id)
+        if row is None:
             return None
-        return self._worked(_hit(dict(zip(HIT_COLUMNS, result.result_rows[0]))), self.steps([hit_id])[hit_id])
+        return self._worked(row, self.steps([hit_id])[hit_id])
 
     def act(self, hit_id: str, action: str, actor: Actor, note: str = "", fields: dict[str, str] | None = None) -> dict:
         """Take one step on a hit: refused (StepRefused) when it is not the hit's next step for this

@@ -33,6 +33,7 @@ class User:
     organisation: str
     role: str
     rank: str = ""
+    unit: str = ""  # officers: the camera id of their mobile unit's system; they see its hits on the console
     password_hash: str = ""
     disabled: bool = False
     locked: bool = False
@@ -58,6 +59,14 @@ def check_role(role: str, rank: str, policy: PolicyConfig) -> None:
     ranks = approver_ranks(policy)
     if role == APPROVER and rank not in ranks:
         raise UserError(f"an approver needs an approving rank ({', '.join(ranks)})")
+
+
+def check_unit(unit: str) -> str:
+    """A unit is the camera id of the unit's mobile system (printable, as frames name cameras); empty: none."""
+    unit = unit.strip()
+    if len(unit) > 128 or not unit.isprintable():
+        raise UserError("a unit is the camera id of the unit's system: at most 128 printable characters")
+    return unit
 
 
 def approver_ranks(policy: PolicyConfig) -> list[str]:
@@ -88,7 +97,7 @@ def refusal(user: User, today: date, policy: PolicyConfig) -> str | None:
 
 
 # Changes an admin may not make to their own account: a second admin vouches for each.
-SELF_CHANGES = frozenset({"set-role", "record-training", "record-certification", "record-policy-review",
+SELF_CHANGES = frozenset({"set-role", "set-unit", "record-training", "record-certification", "record-policy-review",
                           "record-contractor-vetting"})
 CHANGES = ("disable", "enable", "unlock", *sorted(SELF_CHANGES))
 _PAST_DATES = {"trained_at": "a training date", "policy_reviewed_at": "a policy review date",
@@ -101,7 +110,7 @@ def working_admin(user: User) -> bool:
 
 
 def apply_change(user: User, change: str, policy: PolicyConfig, *, role: str = "", rank: str = "",
-                 on: date | None = None, until: date | None = None, waiver_signed: date | None = None) -> User:
+                 unit: str = "", on: date | None = None, until: date | None = None, waiver_signed: date | None = None) -> User:
     """The user after one admin change (``on`` is the date recorded; ``until`` a certification's expiry)."""
     if change == "disable":
         return replace(user, disabled=True)
@@ -112,6 +121,8 @@ def apply_change(user: User, change: str, policy: PolicyConfig, *, role: str = "
     if change == "set-role":
         check_role(role, rank, policy)
         return replace(user, role=role, rank=rank)
+    if change == "set-unit":
+        return replace(user, unit=check_unit(unit))
     if change == "record-training":
         return replace(user, trained_at=on)
     if change == "record-certification":

@@ -2,6 +2,7 @@
 order, refusals with the reason, the first of two dispatchers wins, and every step in both the
 append-only hit_dispositions table and the audit log."""
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -32,8 +33,9 @@ def api(cfg):
                   column_names=["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_name",
                                 "entry_id", "match_kind"])
     access = Access(cfg, client, redis.Redis.from_url(cfg.redis.url))
-    tokens = {name: logged_on(cfg, name, role) for name, role in
-              (("disp.one", "dispatcher"), ("disp.two", "dispatcher"), ("ofc.unit", "officer"), ("ana.hits", "analyst"))}
+    tokens = {name: logged_on(cfg, name, role, unit) for name, role, unit in
+              (("disp.one", "dispatcher", ""), ("disp.two", "dispatcher", ""), ("ofc.unit", "officer", "mobile-01"),
+               ("ofc.other", "officer", "mobile-02"), ("ana.hits", "analyst", ""))}
     http = TestClient(create_app(cfg, access))
 
     def act(user: str, hit: str, action: str, **fields):
@@ -179,3 +181,66 @@ def test_a_marked_misread_raises_no_hit_again_from_that_camera(api, cfg, keyring
     assert suppressed() == before + 1
     assert len(join([("pass-3", make_read("5SAM123", now, camera="fixed-02", n=2))])) == 1  # another camera still alerts
     assert 0 < r.ttl(f"alpr:known-misread:fixed-01:5SAM123:stolen:{match.entry.entry_id}") <= cfg.dispatch.misread_quiet_s
+
+
+def test_an_officer_sees_their_own_units_hits_and_what_dispatch_broadcast(api):
+    access, act, get = api
+    assert [h["hit_id"] for h in get("ofc.unit", "/v1/hits").json()] == [MOBILE_HIT]
+    assert get("ofc.other", "/v1/hits").json() == []
+    hidden = get("ofc.other", f"/v1/hits/{MOBILE_HIT}")
+    assert hidden.status_code == 404  # another unit's hit is answered as if it did not exist
+    assert act("ofc.other", MOBILE_HIT, "verify_visually").status_code == 404
+    refused = access.audit.search(username="ofc.other", outcome="denied", limit=10)
+    assert {r["action"] for r in refused} == {"view_hits", "dispose_hit"}
+
+    assert act("disp.one", FIXED_HIT, "confirm_not_misread").status_code == 201
+    assert get("ofc.other", "/v1/hits").json() == []  # confirmed, not yet broadcast to patrol
+    assert act("disp.one", FIXED_HIT, "broadcast", channel="TAC-2").status_code == 201
+    assert [h["hit_id"] for h in get("ofc.other", "/v1/hits").json()] == [FIXED_HIT]
+    assert get("ofc.other", f"/v1/hits/{FIXED_HIT}").json()["state"] == "broadcast"
+    assert {h["hit_id"] for h in get("disp.two", "/v1/hits").json()} == {FIXED_HIT, MOBILE_HIT}
+
+
+def test_the_hit_card_marks_the_read_beside_the_listed_plate_and_reveals_the_entry_audited(cfg, tmp_path, monkeypatch):
+    import shutil
+
+    from alpr.crypto import Keyring, generate_key_file
+    from alpr.domain.types import NewEntry
+    from alpr.hotlists.store import HotlistStore
+
+    client = db.connect(cfg)
+    db.migrate(client, cfg)
+    r = redis.Redis.from_url(cfg.redis.url)
+    key_file = tmp_path / "hotlist.key"
+    generate_key_file(key_file)
+    store = HotlistStore(r, Keyring.load(key_file, environ={}))
+    entry_id = store.add("stolen", NewEntry("7ABC128", {"reason": "stolen vehicle", "case": "C-1", "make": "Honda"}))
+    hit_id = "d4" * 16
+    client.insert(f"{cfg.clickhouse.database}.hits",
+                  [[hit_id, "r9", "fixed-01", datetime.now(timezone.utc), "7A8C128", "7ABC128", "7ABC128", "stolen",
+                    entry_id, "confusable"]],
+                  column_names=["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_plate",
+                                "list_name", "entry_id", "match_kind"])
+    access = Access(cfg, client, r)
+    http = TestClient(create_app(cfg, access))
+    headers = {"Authorization": f"Bearer {logged_on(cfg, 'disp.card', 'dispatcher')}"}
+    card = http.get(f"/v1/hits/{hit_id}", headers=headers, params={"purpose": PURPOSE}).json()
+    assert "".join(m["char"] for m in card["marks"]) == "7A8C128"
+    assert [m["mark"] for m in card["marks"]][1:3] == ["same", "lookalike"]
+    assert card["list_plate"] == "7ABC128" and card["crop_path"] == "/v1/reads/r9/crop.jpg"
+
+    monkeypatch.delenv("ALPR_HOTLIST_KEY", raising=False)
+    without_key = http.post(f"/v1/hits/{hit_id}/entry", headers=headers, params={"purpose": PURPOSE})
+    assert without_key.status_code == 503, without_key.text  # this server has no hot-list key to open it with
+
+    cfg.hotlist_key_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(key_file, cfg.hotlist_key_path)
+    entry = http.post(f"/v1/hits/{hit_id}/entry", headers=headers, params={"purpose": PURPOSE})
+    assert entry.status_code == 200, entry.text
+    assert entry.json()["fields"] == {"reason": "stolen vehicle", "case": "C-1", "make": "Honda"}
+    analyst = {"Authorization": f"Bearer {logged_on(cfg, 'ana.card', 'analyst')}"}
+    assert http.post(f"/v1/hits/{hit_id}/entry", headers=analyst, params={"purpose": PURPOSE}).status_code == 403
+    reveals = access.audit.search(action="view_hotlist_entry", limit=10)
+    assert [(r["username"], r["outcome"]) for r in reversed(reveals)] == [
+        ("disp.card", "denied"), ("disp.card", "allowed"), ("ana.card", "denied")]
+    assert reveals[1]["purpose"] == PURPOSE and json.loads(reveals[1]["terms"])["entry_id"] == entry_id

@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS {db}.hits_local ON CLUSTER '{cluster}'
     captured_at    DateTime64(3, 'UTC'),
     plate          String,
     matched_plate  String,
+    list_plate     String DEFAULT '',
     list_name      LowCardinality(String),
     entry_id       String,
     match_kind     LowCardinality(String),
@@ -186,6 +187,7 @@ CREATE TABLE IF NOT EXISTS {db}.users ON CLUSTER '{cluster}'
     organisation        String,
     role                LowCardinality(String),
     rank                String,
+    unit                String DEFAULT '',
     password_hash       String,
     disabled            UInt8,
     locked              UInt8,
@@ -287,4 +289,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (3, '0003_users_and_audit_log'),
     (4, '0004_audit_keyed_chain'),
     (5, '0005_users_must_change_password'),
-    (6, '0006_hit_dispositions');
+    (6, '0006_hit_dispositions'),
+    (7, '0007_console_units_and_list_plates');

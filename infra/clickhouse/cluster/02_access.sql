@@ -112,7 +112,7 @@ GRANT ON CLUSTER '{cluster}' SELECT ON system.query_log TO alpr_auditor;
 -- table). Analysts get nothing on either table.
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.audit_log TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.audit_checkpoints TO alpr_auditor;
-GRANT ON CLUSTER '{cluster}' SELECT(username, full_name, organisation, role, rank, disabled, locked,
+GRANT ON CLUSTER '{cluster}' SELECT(username, full_name, organisation, role, rank, unit, disabled, locked,
     must_change_password, trained_at, certified_until, policy_reviewed_at, vetted_at, waiver_signed_at, created_at,
     updated_at, version)
     ON {db}.users TO alpr_auditor;
