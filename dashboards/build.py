@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import stat, table, timeseries
-from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
+from grafana_foundation_sdk.builders.dashboard import Dashboard, Row, ThresholdsConfig
 from grafana_foundation_sdk.builders.prometheus import Dataquery as PromQuery
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DataTransformerConfig, DynamicConfigValue, Threshold
 
 OUT_DIR = Path(__file__).resolve().parent
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 CLICKHOUSE = DataSourceRef(type_val="grafana-clickhouse-datasource", uid="clickhouse")
 DB = "alpr"
+# The first step on a hit says whether it was a misread: fixed sites confirm_not_misread, mobile units verify_visually.
+FIRST_STEPS = "mark_misread|confirm_not_misread|verify_visually"
 
 
 @dataclass
@@ -59,9 +61,47 @@ def series(title: str, unit: str, *targets, width: int = 12) -> timeseries.Panel
     return p
 
 
+def quantile(q: float, metric: str, by: str = "") -> str:
+    return f"histogram_quantile({q}, sum by (le{by}) (rate({metric}_bucket[$__rate_interval])))"
+
+
+def dispatch(d: Dashboard) -> Dashboard:
+    """The dispatch console (policy 820.8), from the API processes: how fast a hit reaches a person and is worked."""
+    misread = 'increase(alpr_hit_steps_total{action="mark_misread"}[$__range])'
+    first = f'increase(alpr_hit_steps_total{{action=~"{FIRST_STEPS}"}}[$__range])'
+    by = "sum by (camera_id, list_name)"
+    return (
+        d.with_row(Row("Dispatch (policy 820.8)"))
+        .with_panel(series("Hit to first shown in a console p50, p99", "s",
+                           prom(quantile(0.5, "alpr_hit_time_to_view_seconds"), "p50"),
+                           prom(quantile(0.99, "alpr_hit_time_to_view_seconds"), "p99"), width=8))
+        .with_panel(series("Hit to sent to open consoles p99 (alert above 1 s)", "s",
+                           prom(quantile(0.99, "alpr_hit_feed_delay_seconds"), "p99"), width=8))
+        .with_panel(stat.Panel().title("Hits nobody has taken").datasource(PROMETHEUS).height(8).span(4)
+                    .thresholds(ThresholdsConfig().steps([Threshold(None, "green"), Threshold(1, "orange")]))
+                    .with_target(prom("max(alpr_hits_untaken)", "untaken")))
+        .with_panel(stat.Panel().title("Oldest untaken hit (alert above 60 s)").unit("s").datasource(PROMETHEUS)
+                    .height(8).span(4)
+                    .thresholds(ThresholdsConfig().steps([Threshold(None, "green"), Threshold(60, "red")]))
+                    .with_target(prom("max(alpr_hit_oldest_untaken_seconds)", "oldest")))
+        .with_panel(series("Hit to each workflow step p90, by step", "s",
+                           prom(quantile(0.9, "alpr_hit_time_to_step_seconds", ", action"), "{{action}}")))
+        .with_panel(table.Panel().title("Misread ratio by camera and list, over the time range").datasource(PROMETHEUS)
+                    .height(8).span(12)
+                    .with_target(prom(f"{by} ({misread} or 0 * {first}) / {by} ({first})", instant=True).ref_id("A"))
+                    .with_target(prom(f"{by} ({first})", instant=True).ref_id("B"))
+                    .with_transformation(DataTransformerConfig("merge", options={}))
+                    .with_transformation(DataTransformerConfig("organize", options={"excludeByName": {"Time": True}}))
+                    .override_by_name("Value #A", [DynamicConfigValue("displayName", "misread ratio"),
+                                                   DynamicConfigValue("unit", "percentunit")])
+                    .override_by_name("Value #B", [DynamicConfigValue("displayName", "hits checked"),
+                                                   DynamicConfigValue("decimals", 0)]))
+    )
+
+
 def operations() -> Dashboard:
     rate = "$__rate_interval"
-    return (
+    return dispatch(
         Dashboard("ALPR operations").uid("alpr-operations").tags(["alpr"]).refresh("30s").time("now-1h", "now")
         .with_row(Row("Throughput"))
         .with_panel(series("Frames read per second, by camera", "fps",
