@@ -61,6 +61,7 @@ def cfg(services: Config) -> Config:
             "ALPR_KAFKA__FRAMES_TOPIC": f"frames-{tag}",
             "ALPR_KAFKA__HITS_TOPIC": f"hits-{tag}",
             "ALPR_KAFKA__DEAD_LETTER_TOPIC": f"dlq-{tag}",
+            "ALPR_KAFKA__HIT_STEPS_TOPIC": f"steps-{tag}",
             "ALPR_CLICKHOUSE__DATABASE": f"t_{tag}",
             "ALPR_FLOW__METRICS_PORT": str(free_port()),
         }

@@ -296,16 +296,15 @@ def cmd_sql(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from alpr.app.api import create_app, server_config, trusted_networks
+    from alpr.app import server
+    from alpr.app.api import trusted_networks
 
     try:
         trusted_networks(cfg.api.trusted_proxies)
     except ValueError as exc:
         say(f"configuration error: {exc}")
         return 2
-    uvicorn.Server(server_config(create_app(cfg), args.host or cfg.api.host, args.port or cfg.api.port)).run()
+    server.build(cfg, args.host, args.port).run()
     return 0
 
 

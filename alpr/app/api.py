@@ -159,7 +159,8 @@ def forwarded_client(peer: str, forwarded_for: str, trusted: list[Network]) -> s
 def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     """How `alpr serve` runs the app: uvicorn leaves the peer address alone (its proxy-headers
     middleware would believe X-Forwarded-For from 127.0.0.1); the app reads it from trusted proxies."""
-    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, log_level="info")
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, log_level="info",
+                          timeout_graceful_shutdown=3)  # console streams never finish by themselves
 
 
 def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None = None,
@@ -172,6 +173,7 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
     client, database = access.client, cfg.clickhouse.database
     trusted = trusted_networks(cfg.api.trusted_proxies)
     app = FastAPI(title="ALPR", version="1", description=__doc__)
+    app.state.feed = feed
 
     def client_ip(request: Request) -> str:
         peer = request.client.host if request.client else ""

@@ -89,9 +89,15 @@ class Mark(BaseModel):
     mark: str = Field(description="same | lookalike | wild | differs")
 
 
+class NextStep(BaseModel):
+    action: str
+    needs: list[str]
+
+
 class HitCard(HitOut):
     """What dispatch needs to rule out a misread: the read beside the listed plate, marked."""
 
+    next_steps: list[NextStep] = Field(description="the steps your role may take now")
     marks: list[Mark]
     confidence: float | None
     candidates: list[str]
@@ -189,7 +195,7 @@ def add_hit_routes(app: FastAPI, cfg: Config, access: Access, caller: Callable[.
                 yield text
         yield "event: live\ndata: {}\n\n"
         next_check = time.monotonic() + KEEPALIVE_S
-        while True:
+        while not feed.stopping.is_set():  # the server is stopping: end, and the browser reconnects
             events = feed.after(seq)
             for event in events:
                 seq, cursor = event.seq, advanced(cursor, event)
@@ -232,7 +238,9 @@ def add_hit_routes(app: FastAPI, cfg: Config, access: Access, caller: Callable[.
         candidates = list(read[0].candidates) if read else []
         place = ((read[0].latitude, read[0].longitude) if read else
                  (live["location"]["latitude"], live["location"]["longitude"]) if live else (None, None))
-        return {**out, "marks": [{"char": c, "mark": m} for c, m in char_marks(hit["plate"], out["list_plate"])],
+        checked = any(s["action"] == "record_clets_check" for s in hit["steps"])
+        steps = dispositions.next_steps(hit["site"], hit["state"], grant.user.role, checked)
+        return {**out, "next_steps": [{"action": s.action, "needs": list(s.needs)} for s in steps], "marks": [{"char": c, "mark": m} for c, m in char_marks(hit["plate"], out["list_plate"])],
                 "confidence": confidence, "candidates": candidates, "latitude": place[0], "longitude": place[1],
                 "crop_path": f"/v1/reads/{hit['read_id']}/crop.jpg", "scene_path": f"/v1/reads/{hit['read_id']}/scene.jpg"}
 

@@ -84,6 +84,19 @@ def site_of(camera_id: str, mobile_prefixes: str) -> str:
     return MOBILE if any(camera_id.startswith(p) for p in prefixes) else FIXED
 
 
+def next_steps(site: str, state: str, role: str, communications_checked: bool = False) -> list[Step]:
+    """The steps this role may take on the hit now, for the console to offer (``next_state`` still
+    decides)."""
+    out = []
+    for step in STEPS:
+        if step.site != site or state not in step.from_states or role not in step.roles:
+            continue
+        if site == MOBILE and step.action == "close" and state == "visually_verified" and not communications_checked:
+            continue
+        out.append(step)
+    return out
+
+
 def next_state(site: str, state: str, action: str, role: str, fields: dict[str, str],
                communications_checked: bool = False) -> str:
     """The state after ``action``, or StepRefused saying why it cannot be taken."""

@@ -110,7 +110,8 @@ class HitFeed:
 
     def close(self) -> None:
         self.stopping.set()
-        self.thread.join(10)
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(10)
 
     # -- reading ------------------------------------------------------------------------------------
     def since(self, cursor: Cursor) -> list[FeedEvent]:
