@@ -23,7 +23,7 @@ from confluent_kafka import Producer
 
 from alpr.app import server
 from alpr.crypto import Keyring, generate_key_file
-from alpr.dev.simulator.plates import PlateSpec, random_plate
+from alpr.dev.simulator.plates import random_plate
 from alpr.dev.simulator.render import render_plate
 from alpr.dev.stack import free_port
 from alpr.domain.types import Hit, HotlistEntry, Location, NewEntry, hit_id_for

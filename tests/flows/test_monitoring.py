@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -27,6 +30,7 @@ from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
 from alpr.domain.types import Box, FrameMeta, Location, NewEntry, PlateRead
 from alpr.hotlists.store import HotlistStore
+from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 from alpr.store import db
@@ -36,7 +40,8 @@ from sinks.clickhouse import READS
 
 pytestmark = pytest.mark.integration
 
-PROM_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
+REPO = Path(__file__).resolve().parents[2]
+PROM_DIR = REPO / "infra" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
@@ -111,33 +116,62 @@ def flow_counter(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
-# `alpr serve`, and in the same process a stand-in for dispatch consoles at work: hits fed to consoles, viewed and
-# worked, recorded through alpr.metrics (the API's registry) every half second. What the console itself records is
-# tested with the console; this shows the API's /metrics, scraped as job alpr-api, carries every series the
-# Dispatch row queries. fixed-01 is confirmed, fixed-02 marked a misread, mobile-7 verified: ratios 0, 1, 0.
-API_WITH_CONSOLE_TRAFFIC = """
-import threading, time
-from alpr import metrics
-from alpr.app.cli import main
+# The API as `alpr serve` runs it, with the dispatch console's live hit feed and step publisher, in its own process
+# with its own chDB; a dispatcher is set up first and their session token written to argv[1].
+API_PROCESS = """
+import sys
+from pathlib import Path
 
-STEPS = {"fixed-01": ["confirm_not_misread", "broadcast", "record_clets_check", "broadcast_results", "close"],
-         "fixed-02": ["mark_misread"], "mobile-7": ["verify_visually", "confirm_clets", "close"]}
+import uvicorn
 
-def consoles():
-    while True:
-        for camera, actions in STEPS.items():
-            metrics.HIT_FEED_DELAY.observe(0.04)
-            metrics.HIT_TIME_TO_VIEW.observe(1.5)
-            for i, action in enumerate(actions):
-                metrics.HIT_TIME_TO_STEP.labels(action).observe(20 * (i + 1))
-                metrics.HIT_STEPS.labels(action, camera, "stolen").inc()
-        metrics.HITS_UNTAKEN.set(1)
-        metrics.HIT_OLDEST_UNTAKEN.set(12)
-        time.sleep(0.5)
+from alpr import config
+from alpr.app.api import create_app, server_config
+from alpr.messages.hit_feed import HitFeed
+from alpr.messages.hit_steps import StepPublisher
+from tests.conftest import logged_on
 
-threading.Thread(target=consoles, daemon=True).start()
-raise SystemExit(main(["serve"]))
+cfg = config.load()
+token = logged_on(cfg, "disp.console", "dispatcher")
+app = create_app(cfg, feed=HitFeed(cfg).start(), publisher=StepPublisher(cfg))
+Path(sys.argv[1]).write_text(token)
+uvicorn.Server(server_config(app, cfg.api.host, cfg.api.port)).run()
 """
+PURPOSE = "dispatch duty, monitoring test"
+
+
+class Console:
+    """A dispatcher's console: the live stream of hits (Server-Sent Events) read on a thread, and the calls
+    the console page makes when it shows a hit and when the dispatcher takes a step."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.auth = base, {"Authorization": f"Bearer {token}"}
+        self.hits: queue.Queue = queue.Queue()
+        self.live = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        kind = ""
+        try:
+            with httpx.stream("GET", f"{self.base}/v1/hits/stream", params={"purpose": PURPOSE}, headers=self.auth,
+                              timeout=httpx.Timeout(10, read=None)) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[len("event: "):]
+                    elif line.startswith("data: ") and kind == "hit":
+                        self.hits.put(json.loads(line[len("data: "):]))
+                    elif line.startswith("data: ") and kind == "live":
+                        self.live.set()
+        except httpx.HTTPError:  # the API process was stopped
+            return
+
+    def seen(self, hit_id: str) -> None:
+        r = httpx.post(f"{self.base}/v1/hits/{hit_id}/seen", params={"purpose": PURPOSE}, headers=self.auth)
+        assert r.status_code == 204, r.text
+
+    def act(self, hit_id: str, action: str, **fields: str) -> None:
+        r = httpx.post(f"{self.base}/v1/hits/{hit_id}/actions", headers=self.auth,
+                       json={"action": action, "fields": fields, "purpose": PURPOSE})
+        assert r.status_code == 201, r.text
 
 
 def has_numbers(result: list) -> bool:
@@ -159,6 +193,7 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         "ALPR_FLOW__METRICS_PORT": str(cfg.flow.metrics_port),
         "ALPR_MONITORING__PROMETHEUS_PORT": str(free_port()),
         "ALPR_MONITORING__SCRAPE_INTERVAL_S": "1",
+        "ALPR_KAFKA__HIT_STEPS_TOPIC": f"{cfg.kafka.hits_topic}-steps",
         "ALPR_API__PORT": str(free_port()),
     }
     mon = config_mod.load(environ={**env_cfg, "ALPR_DATA_DIR": cfg.data_dir,
@@ -166,9 +201,10 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
     stack.up(mon, monitoring=True)  # Kafka and Redis already run; this adds Prometheus
     flow = api = None
     try:
-        # The API runs in its own process with its own chDB, as `alpr serve` does.
+        kafka.ensure_topics(mon)  # the console feed reads the hit and step topics from their start
+        token_file = tmp_path / "token"
         api = subprocess.Popen(
-            [sys.executable, "-c", API_WITH_CONSOLE_TRAFFIC],
+            [sys.executable, "-c", API_PROCESS, str(token_file)], cwd=REPO,
             env={**os.environ, **env_cfg, "ALPR_DATA_DIR": str(tmp_path / "api")},
             stdout=open(tmp_path / "api.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         key = tmp_path / "k"
@@ -186,6 +222,11 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         while flow_counter(cfg.flow.metrics_port, "alpr_clickhouse_rows_written_total") < 0:
             assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
             time.sleep(0.5)
+        while not token_file.exists():
+            assert api.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-3000:]
+            time.sleep(0.5)
+        console = Console(f"http://127.0.0.1:{mon.api.port}", token_file.read_text())
+        assert console.live.wait(30), (tmp_path / "api.log").read_text()[-3000:]  # hits from now on are live
         pub = FramePublisher(cfg)
         for f in batch:
             pub.publish(f.meta, encode_jpeg(f.image))
@@ -194,10 +235,25 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         while flow_counter(cfg.flow.metrics_port, "alpr_frames_total") < len(batch):
             assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
             time.sleep(0.5)
-        while flow_counter(mon.api.port, "alpr_hit_steps_total") <= 0:
-            assert api.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-3000:]
-            time.sleep(0.5)
-        time.sleep(4)  # a few more scrapes after the last frame and the first console steps
+        published = flow_counter(cfg.flow.metrics_port, "alpr_hits_total")
+        hits = [console.hits.get(timeout=30) for _ in range(int(published))]
+        for h in hits:
+            console.seen(h["hit_id"])
+        # The dispatcher confirms two hits of one fixed camera and marks two of another misread, in two rounds more
+        # than a scrape apart (Prometheus counts a counter's increase, not its first appearance); the mobile units'
+        # hits, for their officers, stay untaken.
+        fixed: dict[str, list[str]] = {}
+        for h in hits:
+            if h["site"] == "fixed":
+                fixed.setdefault(h["camera_id"], []).append(h["hit_id"])
+        (confirmed, c_hits), (misread, m_hits) = sorted(fixed.items(), key=lambda kv: -len(kv[1]))[:2]
+        assert len(c_hits) >= 2 and len(m_hits) >= 2, f"too few fixed-site hits to work: {fixed}"
+        for i in range(2):
+            console.act(c_hits[i], "confirm_not_misread")
+            console.act(m_hits[i], "mark_misread", corrected_plate="ZZZ0000")
+            time.sleep(2.5)
+        console.act(c_hits[0], "broadcast", channel="TAC-2")
+        time.sleep(4)  # a few more scrapes after the last frame and the last step
 
         port = mon.monitoring.prometheus_port
         assert prom_query(port, 'up{job="alpr-flow"} == 1')
@@ -216,10 +272,11 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         dispatch = [(title, expr) for title, expr in panels if re.search(r"alpr_hit_|alpr_hits_untaken", expr)]
         assert len(dispatch) == 8
         nan = [title for title, expr in dispatch if not has_numbers(run(expr))]
-        assert not nan, f"dispatch panels without a number: {nan}"
+        assert not nan, (nan, run("alpr_hit_feed_delay_seconds_count[1m]"), run("alpr_hit_time_to_view_seconds_count[1m]"), hits[0]["published_ms"], time.time())
         ratio = next(expr for title, expr in dispatch if title.startswith("Misread ratio") and "/" in expr)
-        assert {r["metric"]["camera_id"]: float(r["value"][1]) for r in run(ratio)} == {
-            "fixed-01": 0.0, "fixed-02": 1.0, "mobile-7": 0.0}
+        assert {r["metric"]["camera_id"]: float(r["value"][1]) for r in run(ratio)} == {confirmed: 0.0, misread: 1.0}
+        assert float(run("max(alpr_hits_untaken)")[0]["value"][1]) == len(hits) - 4
+        assert float(run("max(alpr_hit_oldest_untaken_seconds)")[0]["value"][1]) > 0
     finally:
         for proc in (flow, api):
             if proc is not None and proc.poll() is None:
