@@ -179,6 +179,11 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         recovery = RecoveryConfig(str(folder), timedelta(0))
     if args.process_id is not None:
         cfg.flow.metrics_port += args.process_id  # processes sharing a host each need their own port
+    if args.serve:
+        from alpr.app import server
+
+        server.start_beside(cfg)
+        say(f"dispatch console: {cfg.api.base_url()}/console (API beside the flow)")
     cli_main(read_flow.prepared(cfg), workers_per_process=args.workers or cfg.flow.workers_per_process,
              process_id=args.process_id, addresses=args.addresses.split(";") if args.addresses else None,
              epoch_interval=timedelta(seconds=max(1, round(cfg.flow.snapshot_interval_s))), recovery_config=recovery)
@@ -362,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-w", "--workers", type=int, help="worker threads in this process")
     r.add_argument("-i", "--process-id", type=int, help="this process's index in a multi-process cluster")
     r.add_argument("-a", "--addresses", help="host:port of every process in the cluster, ';'-separated")
+    r.add_argument("--serve", action="store_true", help="also serve the API and the dispatch console from this "
+                   "process (on api.host:api.port): the embedded database opens in one process only")
     r.set_defaults(func=cmd_run)
 
     hotlist_cli.register(sub)

@@ -1,33 +1,40 @@
 """``alpr demo``: local stack, demo hot list, simulator and read flow for a minute, then a report.
 
-The flow runs as its own process (as in production); this process publishes simulated frames,
-watches the flow's Prometheus endpoint for progress, and reads ClickHouse only after the flow
-has exited, because chDB lets one process at a time open the database.
+The flow runs as its own process with the API and the dispatch console beside it (``alpr run
+--serve``), so a newcomer can watch hits arrive; this process publishes simulated frames, watches the
+flow's Prometheus endpoint for progress, and reads ClickHouse only after the flow has exited,
+because chDB lets one process at a time open the database. The console's demo dispatcher account
+lasts as long as the demo: it is disabled when the demo ends.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
+import httpx
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alpr import metrics
+from alpr.access.gate import Access
 from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
 from alpr.dev.simulator.plates import fill
 from alpr.dev.simulator.traffic import Simulator
+from alpr.domain import passwords, roles
 from alpr.domain.scoring import pass_scores
 from alpr.domain.types import NewEntry
 from alpr.hotlists.store import HotlistStore
@@ -35,6 +42,10 @@ from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 from alpr.store import db
+from alpr.store.audit import AuditRecord
+from alpr.store.users import User
+
+DEMO_USER = "demo.dispatcher"
 
 EXAMPLE_SQL = """SELECT camera_id, count() AS reads, uniqExact(plate) AS plates,
        round(avg(confidence), 3) AS avg_confidence, max(captured_at) AS last_read
@@ -81,12 +92,47 @@ def read_topic(cfg: Config, topic: str, since: datetime) -> list:
     return out
 
 
+def _demo_account(cfg: Config, password: str, enabled: bool) -> None:
+    """Create (or disable) the console's demo dispatcher, audited as the demo's doing."""
+    access = Access(cfg, db.connect(cfg), redis.Redis.from_url(cfg.redis.url))
+    db.migrate(access.client, cfg)
+    today = date.today()
+    user = access.users.get(DEMO_USER) or User(DEMO_USER, "Demo dispatcher", "ALPR demo", roles.DISPATCHER)
+    if enabled:
+        user = replace(user, role=roles.DISPATCHER, disabled=False, locked=False, trained_at=today,
+                       certified_until=today + timedelta(days=1), policy_reviewed_at=today,
+                       password_hash=passwords.hash_password(password))
+    access.users.put(replace(user, disabled=not enabled))
+    if not enabled:
+        access.sessions.end_all(DEMO_USER)
+    access.audit.write(AuditRecord(username="alpr-demo", action="manage_users", outcome="allowed",
+                                   client_ip="127.0.0.1", origin=f"cli demo uid={os.getuid()}",
+                                   terms={"command": "demo", "username": DEMO_USER,
+                                          "change": "enable for the demo" if enabled else "disable"}))
+
+
+def _in_child(fn: Callable, *args) -> None:
+    """Run ``fn`` in a fresh process: it opens the embedded database and lets go of it on exit."""
+    proc = multiprocessing.get_context("spawn").Process(target=fn, args=args)
+    proc.start()
+    proc.join(120)
+    if proc.exitcode != 0:
+        raise RuntimeError("could not prepare the demo's console account")
+
+
 def _start_flow(cfg: Config, log_path) -> subprocess.Popen:
     env = dict(os.environ, ALPR_DATA_DIR=cfg.data_dir, ALPR_FLOW__GROUP_IDLE_S=str(cfg.flow.group_idle_s),
-               ALPR_FLOW__RECOVERY_DIR="off")  # a demo starts afresh
+               ALPR_FLOW__RECOVERY_DIR="off", ALPR_API__PORT=str(cfg.api.port))  # a demo starts afresh
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "alpr", "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "alpr", "run", "--serve"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _console_up(cfg: Config) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{cfg.api.port}/v1/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -126,14 +172,21 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
 
     log_path = cfg.data_path / "logs" / "demo-flow.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if stack.port_in_use("127.0.0.1", cfg.api.port):  # another API holds the port: the console goes elsewhere
+        cfg = replace(cfg, api=replace(cfg.api, host="127.0.0.1", port=stack.free_port()))
+    password = secrets.token_urlsafe(18)
+    _in_child(_demo_account, cfg, password, True)
     flow = _start_flow(cfg, log_path)
+    console_url = f"http://127.0.0.1:{cfg.api.port}/console"
     try:
-        say(f"starting read flow (log {log_path}) ...")
+        say(f"starting read flow and console (log {log_path}) ...")
         deadline = time.monotonic() + 180
-        while metrics.flow_counters(cfg.flow.metrics_port) is None:
+        while metrics.flow_counters(cfg.flow.metrics_port) is None or not _console_up(cfg):
             if flow.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the read flow did not start; see {log_path}")
             time.sleep(0.5)
+        say(f"dispatch console: {console_url}  (log on as {DEMO_USER}, password {password}; "
+            "the account is disabled when the demo ends)")
 
         run_start = datetime.now(timezone.utc)
         publisher = FramePublisher(cfg)
@@ -176,6 +229,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
 
     hits = [json.loads(m.value()) for m in read_topic(cfg, cfg.kafka.hits_topic, run_start)]
     dead = read_topic(cfg, cfg.kafka.dead_letter_topic, run_start)
+    _demo_account(cfg, "", False)
     client = db.connect(cfg)
     frame_ids = list(truth)
     rows = client.query(
@@ -187,6 +241,7 @@ def _run(cfg: Config, seconds: float, say: Callable[[str], None]) -> dict:
     example = client.query(sql, parameters={"since": run_start})
     listed_seen = {p for _, ps in truth.values() for p in ps} & set(listed["stolen"] + listed["bolo"])
     summary = {
+        "console_url": console_url,
         "frames": sent,
         "reads": len(rows),
         "hits": len(hits),

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from alpr import metrics
 from alpr.access.gate import Access, Caller
 from alpr.config import Config
-from alpr.crypto import Keyring, KeyUnavailable
+from alpr.crypto import Keyring, KeyUnavailable, UnknownKeyError
 from alpr.domain import dispositions
 from alpr.domain.dispositions import StepRefused
 from alpr.domain.matching import char_marks
@@ -172,9 +172,9 @@ def add_hit_routes(app: FastAPI, cfg: Config, access: Access, caller: Callable[.
         """Server-Sent Events: ``hit`` and ``step`` events as they reach Kafka, each with an id that
         resumes the stream (the ``Last-Event-ID`` header) without missing any; ``live`` once the events
         held from before are sent; ``end`` with the reason when the session ends."""
+        user = await asyncio.to_thread(open_stream, who, last_event_id)  # audited first, like every access
         if feed is None:
             raise FeedUnavailable("the live hit feed does not run in this process (alpr serve runs it)")
-        user = await asyncio.to_thread(open_stream, who, last_event_id)
         return StreamingResponse(_events(request, who, user, parse_cursor(last_event_id)),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-store",
                                                                           "X-Accel-Buffering": "no"})
@@ -267,7 +267,10 @@ def add_hit_routes(app: FastAPI, cfg: Config, access: Access, caller: Callable[.
             except KeyUnavailable:
                 raise access.refuse(grant, who, "the hot-list key is not available on this server") from None
             plate = hit["list_plate"] or hit["matched_plate"]
-            found = [(e, f, a) for e, f, a in store.show(hit["list_name"], plate) if e.entry_id == hit["entry_id"]]
+            try:
+                found = [(e, f, a) for e, f, a in store.show(hit["list_name"], plate) if e.entry_id == hit["entry_id"]]
+            except UnknownKeyError:
+                raise access.refuse(grant, who, "the hot-list key that sealed this entry is not on this server") from None
             if not found:
                 raise access.refuse(grant, who, f"no entry {hit['entry_id']} on {hit['list_name']} any more "
                                     "(removed or expired since the hit)")

@@ -63,8 +63,9 @@ def _claim(path: Path) -> bool:
         fh.seek(0)
         holder = fh.read().strip() or "an unknown process"
         fh.close()
-        raise DatabaseBusy(f"the embedded database {path} is in use by {holder}; stop that process, or set "
-                           "clickhouse.url to a ClickHouse server that many processes can share") from None
+        raise DatabaseBusy(f"the embedded database {path} is in use by {holder}; stop that process, use the API it "
+                           "serves if it runs with --serve (search, SQL, audit, console), or set clickhouse.url to a "
+                           "ClickHouse server that many processes can share") from None
     fh.seek(0)
     fh.truncate()
     command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]) if sys.argv else "python"

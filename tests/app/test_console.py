@@ -107,7 +107,8 @@ class Console:
 
 
 @pytest.fixture
-def console(cfg):
+def console(cfg, tmp_path):
+    cfg.hotlist.key_file = str(tmp_path / "hotlist.key")
     cfg.dispatch.camera_names = "fixed-01=Main St at 5th Ave, fixed-02=Harbor Bridge north, mobile-07=Unit 7"
     client = db.connect(cfg)
     db.migrate(client, cfg)

@@ -230,11 +230,12 @@ def test_the_hit_card_marks_the_read_beside_the_listed_plate_and_reveals_the_ent
     assert card["list_plate"] == "7ABC128" and card["crop_path"] == "/v1/reads/r9/crop.jpg"
 
     monkeypatch.delenv("ALPR_HOTLIST_KEY", raising=False)
+    cfg.hotlist.key_file = str(tmp_path / "server" / "hotlist.key")  # this server's own: none yet
     without_key = http.post(f"/v1/hits/{hit_id}/entry", headers=headers, params={"purpose": PURPOSE})
     assert without_key.status_code == 503, without_key.text  # this server has no hot-list key to open it with
 
     cfg.hotlist_key_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(key_file, cfg.hotlist_key_path)
+    shutil.copy(key_file, cfg.hotlist_key_path)  # now the server holds the key that sealed the entry
     entry = http.post(f"/v1/hits/{hit_id}/entry", headers=headers, params={"purpose": PURPOSE})
     assert entry.status_code == 200, entry.text
     assert entry.json()["fields"] == {"reason": "stolen vehicle", "case": "C-1", "make": "Honda"}

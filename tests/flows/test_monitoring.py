@@ -227,6 +227,9 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
             time.sleep(0.5)
         console = Console(f"http://127.0.0.1:{mon.api.port}", token_file.read_text())
         assert console.live.wait(30), (tmp_path / "api.log").read_text()[-3000:]  # hits from now on are live
+        while not prom_query(mon.monitoring.prometheus_port, 'up{job="alpr-api"} == 1'):  # scraped before any hit
+            assert time.monotonic() < deadline, "Prometheus has not scraped the API"
+            time.sleep(0.5)
         pub = FramePublisher(cfg)
         for f in batch:
             pub.publish(f.meta, encode_jpeg(f.image))
@@ -235,19 +238,21 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         while flow_counter(cfg.flow.metrics_port, "alpr_frames_total") < len(batch):
             assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
             time.sleep(0.5)
-        published = flow_counter(cfg.flow.metrics_port, "alpr_hits_total")
-        hits = [console.hits.get(timeout=30) for _ in range(int(published))]
-        for h in hits:
-            console.seen(h["hit_id"])
         # The dispatcher confirms two hits of one fixed camera and marks two of another misread, in two rounds more
         # than a scrape apart (Prometheus counts a counter's increase, not its first appearance); the mobile units'
         # hits, for their officers, stay untaken.
+        hits: list[dict] = []
         fixed: dict[str, list[str]] = {}
+        while sum(len(ids) >= 2 for ids in fixed.values()) < 2:
+            try:
+                hits.append(console.hits.get(timeout=30))
+            except queue.Empty:
+                pytest.fail(f"too few fixed-site hits on the console to work: {fixed}")
+            if hits[-1]["site"] == "fixed":
+                fixed.setdefault(hits[-1]["camera_id"], []).append(hits[-1]["hit_id"])
         for h in hits:
-            if h["site"] == "fixed":
-                fixed.setdefault(h["camera_id"], []).append(h["hit_id"])
+            console.seen(h["hit_id"])
         (confirmed, c_hits), (misread, m_hits) = sorted(fixed.items(), key=lambda kv: -len(kv[1]))[:2]
-        assert len(c_hits) >= 2 and len(m_hits) >= 2, f"too few fixed-site hits to work: {fixed}"
         for i in range(2):
             console.act(c_hits[i], "confirm_not_misread")
             console.act(m_hits[i], "mark_misread", corrected_plate="ZZZ0000")
@@ -272,10 +277,11 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         dispatch = [(title, expr) for title, expr in panels if re.search(r"alpr_hit_|alpr_hits_untaken", expr)]
         assert len(dispatch) == 8
         nan = [title for title, expr in dispatch if not has_numbers(run(expr))]
-        assert not nan, (nan, run("alpr_hit_feed_delay_seconds_count[1m]"), run("alpr_hit_time_to_view_seconds_count[1m]"), hits[0]["published_ms"], time.time())
+        assert not nan, f"dispatch panels without a number: {nan}"
         ratio = next(expr for title, expr in dispatch if title.startswith("Misread ratio") and "/" in expr)
         assert {r["metric"]["camera_id"]: float(r["value"][1]) for r in run(ratio)} == {confirmed: 0.0, misread: 1.0}
-        assert float(run("max(alpr_hits_untaken)")[0]["value"][1]) == len(hits) - 4
+        published = flow_counter(cfg.flow.metrics_port, "alpr_hits_total")
+        assert float(run("max(alpr_hits_untaken)")[0]["value"][1]) == published - 4
         assert float(run("max(alpr_hit_oldest_untaken_seconds)")[0]["value"][1]) > 0
     finally:
         for proc in (flow, api):
