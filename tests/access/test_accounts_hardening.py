@@ -283,3 +283,16 @@ def test_a_purpose_must_say_why_in_the_cli_and_the_api(access, cfg, cli, capsys,
     assert [r["outcome"] for r in records(access, "search_reads")] == ["denied", "denied"]
     with access.use(Caller(token, "10.0.0.5", purpose="robbery follow-up"), "search_reads"):
         pass
+
+
+def test_an_admin_sets_an_officers_unit_which_ends_their_sessions_and_is_audited(access, cfg, cli):
+    access.users.put(person("adm.unit", "admin"))
+    access.users.put(person("ofc.unit7"))
+    token = access.logon("ofc.unit7", PASSWORD, "127.0.0.1")
+    assert cli.login("adm.unit") == 0
+    assert cli("users", "set-unit", "ofc.unit7", "--unit", "mobile-07", user="adm.unit") == 0
+    assert access.users.get("ofc.unit7").unit == "mobile-07"
+    assert access.sessions.get(token) is None  # what they may see changed: log on again
+    rec = records(access, "manage_users")[-1]
+    assert (rec["username"], rec["outcome"]) == ("adm.unit", "allowed") and "mobile-07" in rec["terms"]
+    assert cli("users", "set-unit", "adm.unit", "--unit", "mobile-01", user="adm.unit") == 3  # not on oneself

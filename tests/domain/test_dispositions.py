@@ -68,3 +68,34 @@ def test_site_kind_by_camera_prefix():
     assert site_of("mobile-03", "mobile-, unit-") == MOBILE
     assert site_of("unit-12", "mobile-, unit-") == MOBILE
     assert site_of("fixed-01", "mobile-, unit-") == FIXED
+
+
+def test_an_officer_sees_their_own_unit_and_broadcast_fixed_hits_others_see_all():
+    from alpr.domain.dispositions import visible_to
+
+    assert visible_to("officer", "mobile-07", "mobile-07", MOBILE, "new")
+    assert not visible_to("officer", "mobile-07", "mobile-09", MOBILE, "new")
+    assert not visible_to("officer", "", "mobile-07", MOBILE, "new")  # no unit: no unit's hits
+    assert not visible_to("officer", "mobile-07", "fixed-01", FIXED, "not_misread")  # not yet told to patrol
+    for state in ("broadcast", "clets_checked", "results_broadcast", "closed"):
+        assert visible_to("officer", "", "fixed-01", FIXED, state)
+    assert not visible_to("officer", "mobile-07", "fixed-01", FIXED, "misread")
+    assert visible_to("dispatcher", "", "mobile-09", MOBILE, "new") and visible_to("approver", "", "fixed-01", FIXED, "new")
+
+
+def test_the_console_offers_exactly_the_steps_the_server_would_take():
+    from alpr.domain.dispositions import STEPS, next_steps
+
+    for site in (FIXED, MOBILE):
+        for state in {s for step in STEPS for s in step.from_states} | {"closed", "misread"}:
+            for role in ("dispatcher", "officer", "analyst"):
+                for checked in (False, True):
+                    offered = {s.action for s in next_steps(site, state, role, checked)}
+                    for action in {s.action for s in STEPS if s.site == site}:
+                        fields = {n: "x" for s in STEPS for n in s.needs}
+                        try:
+                            next_state(site, state, action, role, fields, checked)
+                            allowed = True
+                        except StepRefused:
+                            allowed = False
+                        assert (action in offered) == allowed, (site, state, role, checked, action)

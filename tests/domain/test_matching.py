@@ -52,3 +52,19 @@ def test_pattern_index_agrees_with_plain_regex_matching():
         expected = sorted(p for p in patterns
                           if re.fullmatch("".join("." if c == "?" else ".*" if c == "*" else c for c in fold(p)), fold(plate)))
         assert ps.matches(plate) == expected
+
+
+@pytest.mark.parametrize("read, listed, marks", [
+    ("7ABC123", "7ABC123", "sssssss"),
+    ("7A8C123", "7ABC123", "ssLssss"),  # 8 for B: a look-alike, as the confusable match allowed
+    ("7XYZ99", "7?Y*", "swswww"),
+    ("7ABC128", "7ABC123", "ssssssd"),  # matched through an OCR candidate: compared place by place
+    ("ABC", "XYZ12", "ddd"),
+])
+def test_each_read_character_is_marked_against_the_listed_plate(read, listed, marks):
+    from alpr.domain.matching import char_marks
+
+    code = {"same": "s", "lookalike": "L", "wild": "w", "differs": "d"}
+    got = char_marks(read, listed)
+    assert "".join(c for c, _ in got) == read
+    assert "".join(code[m] for _, m in got) == marks
