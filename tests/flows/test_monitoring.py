@@ -30,7 +30,6 @@ from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
 from alpr.domain.types import Box, FrameMeta, Location, NewEntry, PlateRead
 from alpr.hotlists.store import HotlistStore
-from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 from alpr.store import db
@@ -116,25 +115,18 @@ def flow_counter(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
-# The API as `alpr serve` runs it, with the dispatch console's live hit feed and step publisher, in its own process
-# with its own chDB; a dispatcher is set up first and their session token written to argv[1].
+# `alpr serve` (the API with the dispatch console's live hit feed) in its own process with its own chDB; a
+# dispatcher is set up first and their session token written to argv[1].
 API_PROCESS = """
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from alpr import config
-from alpr.app.api import create_app, server_config
-from alpr.messages.hit_feed import HitFeed
-from alpr.messages.hit_steps import StepPublisher
+from alpr.app.cli import main
 from tests.conftest import logged_on
 
-cfg = config.load()
-token = logged_on(cfg, "disp.console", "dispatcher")
-app = create_app(cfg, feed=HitFeed(cfg).start(), publisher=StepPublisher(cfg))
-Path(sys.argv[1]).write_text(token)
-uvicorn.Server(server_config(app, cfg.api.host, cfg.api.port)).run()
+Path(sys.argv[1]).write_text(logged_on(config.load(), "disp.console", "dispatcher"))
+raise SystemExit(main(["serve"]))
 """
 PURPOSE = "dispatch duty, monitoring test"
 
@@ -174,6 +166,13 @@ class Console:
         assert r.status_code == 201, r.text
 
 
+def api_answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/v1/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def has_numbers(result: list) -> bool:
     return any(r["value"][1] not in ("NaN", "+Inf", "-Inf") for r in result)
 
@@ -201,7 +200,6 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
     stack.up(mon, monitoring=True)  # Kafka and Redis already run; this adds Prometheus
     flow = api = None
     try:
-        kafka.ensure_topics(mon)  # the console feed reads the hit and step topics from their start
         token_file = tmp_path / "token"
         api = subprocess.Popen(
             [sys.executable, "-c", API_PROCESS, str(token_file)], cwd=REPO,
@@ -222,10 +220,11 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         while flow_counter(cfg.flow.metrics_port, "alpr_clickhouse_rows_written_total") < 0:
             assert flow.poll() is None and time.monotonic() < deadline, (tmp_path / "flow.log").read_text()[-3000:]
             time.sleep(0.5)
-        while not token_file.exists():
+        base = f"http://127.0.0.1:{mon.api.port}"
+        while not token_file.exists() or not api_answers(base):
             assert api.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-3000:]
             time.sleep(0.5)
-        console = Console(f"http://127.0.0.1:{mon.api.port}", token_file.read_text())
+        console = Console(base, token_file.read_text())
         assert console.live.wait(30), (tmp_path / "api.log").read_text()[-3000:]  # hits from now on are live
         while not prom_query(mon.monitoring.prometheus_port, 'up{job="alpr-api"} == 1'):  # scraped before any hit
             assert time.monotonic() < deadline, "Prometheus has not scraped the API"
