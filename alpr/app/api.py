@@ -173,7 +173,6 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
     client, database = access.client, cfg.clickhouse.database
     trusted = trusted_networks(cfg.api.trusted_proxies)
     app = FastAPI(title="ALPR", version="1", description=__doc__)
-    app.state.feed = feed
 
     def client_ip(request: Request) -> str:
         peer = request.client.host if request.client else ""

@@ -238,11 +238,13 @@ def add_hit_routes(app: FastAPI, cfg: Config, access: Access, caller: Callable[.
         candidates = list(read[0].candidates) if read else []
         place = ((read[0].latitude, read[0].longitude) if read else
                  (live["location"]["latitude"], live["location"]["longitude"]) if live else (None, None))
-        checked = any(s["action"] == "record_clets_check" for s in hit["steps"])
+        checked = dispositions.communications_checked(s["action"] for s in hit["steps"])
         steps = dispositions.next_steps(hit["site"], hit["state"], grant.user.role, checked)
-        return {**out, "next_steps": [{"action": s.action, "needs": list(s.needs)} for s in steps], "marks": [{"char": c, "mark": m} for c, m in char_marks(hit["plate"], out["list_plate"])],
+        return {**out, "next_steps": [{"action": s.action, "needs": list(s.needs)} for s in steps],
+                "marks": [{"char": c, "mark": m} for c, m in char_marks(hit["plate"], out["list_plate"])],
                 "confidence": confidence, "candidates": candidates, "latitude": place[0], "longitude": place[1],
-                "crop_path": f"/v1/reads/{hit['read_id']}/crop.jpg", "scene_path": f"/v1/reads/{hit['read_id']}/scene.jpg"}
+                "crop_path": f"/v1/reads/{hit['read_id']}/crop.jpg",
+                "scene_path": f"/v1/reads/{hit['read_id']}/scene.jpg"}
 
     @app.post("/v1/hits/{hit_id}/seen", status_code=204)
     def hit_seen(who: CallerDep, hit_id: Annotated[str, HIT_ID]) -> Response:

@@ -25,9 +25,10 @@ class ApiServer(uvicorn.Server):
     """uvicorn's server that also ends the console streams when it stops: they never finish by
     themselves, and would hold the shutdown for its grace period."""
 
-    def __init__(self, config: uvicorn.Config, feed: HitFeed):
+    def __init__(self, config: uvicorn.Config, feed: HitFeed, publisher: StepPublisher):
         super().__init__(config)
         self.feed = feed
+        self.publisher = publisher
 
     def handle_exit(self, sig, frame) -> None:
         self.feed.close()
@@ -37,6 +38,10 @@ class ApiServer(uvicorn.Server):
         self.feed.close()
         self.should_exit = True
 
+    async def shutdown(self, sockets=None) -> None:
+        await super().shutdown(sockets)
+        self.publisher.close()
+
 
 def build(cfg: Config, host: str = "", port: int = 0) -> ApiServer:
     """The server with its hit feed started; a broker that is down now is waited for by the feed."""
@@ -44,9 +49,9 @@ def build(cfg: Config, host: str = "", port: int = 0) -> ApiServer:
         kafka.ensure_topics(cfg)
     except KafkaException as exc:
         log.warning("Kafka is not reachable (%s): the console's hits arrive once it is", exc)
-    feed = HitFeed(cfg).start()
-    app = create_app(cfg, feed=feed, publisher=StepPublisher(cfg))
-    return ApiServer(server_config(app, host or cfg.api.host, port or cfg.api.port), feed)
+    feed, publisher = HitFeed(cfg).start(), StepPublisher(cfg)
+    app = create_app(cfg, feed=feed, publisher=publisher)
+    return ApiServer(server_config(app, host or cfg.api.host, port or cfg.api.port), feed, publisher)
 
 
 def start_beside(cfg: Config) -> ApiServer:

@@ -14,6 +14,7 @@ may take it and what it must record; a step out of order is refused with the rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 FIXED, MOBILE = "fixed", "mobile"
@@ -78,10 +79,24 @@ def visible_to(role: str, unit: str, camera_id: str, site: str, state: str) -> b
     return state in BROADCAST_STATES
 
 
-def site_of(camera_id: str, mobile_prefixes: str) -> str:
+def mobile_prefixes(text: str) -> list[str]:
+    """``dispatch.mobile_camera_prefixes`` ("mobile-, unit-") as a list."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def site_of(camera_id: str, prefixes: str) -> str:
     """Fixed site or mobile unit, by the camera id's prefix (``dispatch.mobile_camera_prefixes``)."""
-    prefixes = [p.strip() for p in mobile_prefixes.split(",") if p.strip()]
-    return MOBILE if any(camera_id.startswith(p) for p in prefixes) else FIXED
+    return MOBILE if any(camera_id.startswith(p) for p in mobile_prefixes(prefixes)) else FIXED
+
+
+def communications_checked(actions: Iterable[str]) -> bool:
+    """Whether Communications has a CLETS check on record among a hit's steps."""
+    return "record_clets_check" in actions
+
+
+def _waits_for_clets(site: str, state: str, action: str, communications_checked: bool) -> bool:
+    """A mobile hit closes after the visual check only when Communications already ran it through CLETS."""
+    return site == MOBILE and action == "close" and state == "visually_verified" and not communications_checked
 
 
 def next_steps(site: str, state: str, role: str, communications_checked: bool = False) -> list[Step]:
@@ -91,7 +106,7 @@ def next_steps(site: str, state: str, role: str, communications_checked: bool = 
     for step in STEPS:
         if step.site != site or state not in step.from_states or role not in step.roles:
             continue
-        if site == MOBILE and step.action == "close" and state == "visually_verified" and not communications_checked:
+        if _waits_for_clets(site, state, step.action, communications_checked):
             continue
         out.append(step)
     return out
@@ -108,7 +123,7 @@ def next_state(site: str, state: str, action: str, role: str, fields: dict[str, 
     if step is None:
         raise StepRefused(f"the hit is {state}: {action.replace('_', ' ')} comes after "
                           f"{' or '.join(sorted({f for s in steps for f in s.from_states}))}")
-    if site == MOBILE and action == "close" and state == "visually_verified" and not communications_checked:
+    if _waits_for_clets(site, state, action, communications_checked):
         raise StepRefused("the hit is visually_verified: confirm its status through CLETS before closing "
                           "(no CLETS check by Communications is on record)")
     if role not in step.roles:

@@ -38,9 +38,19 @@ class StepPublisher:
 
     def __init__(self, cfg: Config):
         self.topic = cfg.kafka.hit_steps_topic
-        self.producer = Producer({**cfg.kafka.client_config(), "linger.ms": 0, "message.timeout.ms": 10_000})
+        self.producer: Producer | None = Producer({**cfg.kafka.client_config(), "linger.ms": 0,
+                                                   "message.timeout.ms": 10_000})
+
+    def close(self) -> None:
+        """Send what is queued and let the client go (it would retry a broker that is gone)."""
+        if self.producer is not None:
+            self.producer.flush(5)
+            self.producer = None
 
     def publish(self, message: dict) -> bool:
+        if self.producer is None:
+            log.warning("hit step %s/%s not published: the server is stopping", message["hit_id"], message["step"])
+            return False
         self.producer.produce(self.topic, key=message["hit_id"].encode(), value=json.dumps(message).encode(),
                               headers=[("schema", STEP_SCHEMA.encode()), ("hit_id", message["hit_id"].encode())])
         if self.producer.flush(5):

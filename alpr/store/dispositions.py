@@ -81,7 +81,7 @@ class HitDesk:
         officer of that unit sees (``dispositions.visible_to``)."""
         where, params = ["1"], {"limit": limit}
         if officer_unit is not None:
-            prefixes = [p.strip() for p in self.mobile_prefixes.split(",") if p.strip()]
+            prefixes = dispositions.mobile_prefixes(self.mobile_prefixes)
             where.append("(camera_id = %(unit)s AND %(unit)s != '' AND arrayExists(p -> startsWith(camera_id, p), "
                          "%(prefixes)s)) OR (NOT arrayExists(p -> startsWith(camera_id, p), %(prefixes)s) "
                          "AND state IN %(broadcast)s)")
@@ -130,7 +130,7 @@ class HitDesk:
             if hit is None:
                 raise LookupError(f"no hit {hit_id}")
             steps = hit["steps"]
-            checked = any(s["action"] == "record_clets_check" for s in steps)
+            checked = dispositions.communications_checked(s["action"] for s in steps)
             state = dispositions.next_state(hit["site"], hit["state"], action, actor.role, fields, checked)
             row = {"hit_id": hit_id, "step": len(steps) + 1, "at": datetime.now(timezone.utc), "action": action,
                    "state": state, "username": actor.username, "role": actor.role, "client_ip": actor.client_ip,

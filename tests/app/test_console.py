@@ -117,7 +117,7 @@ def console(cfg, tmp_path):
     c = Console(cfg, client)
     yield c
     c.stop()
-    c.producer = c.server = None  # librdkafka clients end with their last reference, not at session end
+    c.producer = None  # librdkafka clients end with their last reference, not at session end
 
 
 @pytest.fixture(scope="module")
