@@ -12,6 +12,7 @@ Prometheus alerts on the oldest (``alpr_hit_oldest_untaken_seconds``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -124,7 +125,7 @@ class HitFeed:
         with self.lock:
             if not self.events or self.events[-1].seq <= seq:
                 return []
-            return [e for e in reversed(self.events) if e.seq > seq][::-1]
+            return list(itertools.takewhile(lambda e: e.seq > seq, reversed(self.events)))[::-1]
 
     def last_seq(self) -> int:
         with self.lock:
