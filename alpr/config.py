@@ -226,6 +226,15 @@ class PolicyConfig:
     approver_ranks: str = "watch_commander,detective_bureau_lieutenant,division_commander"
     certification_max_years: int = 2  # how far ahead an admin may record a CLETS certification's expiry
     purpose_min_length: int = 10  # a stated purpose has at least this many characters, with words
+    # Sharing (820.6; Civil Code 1798.90.55; Attorney General bulletin 2023-DLE-06): only with public
+    # agencies of these states, never with these kinds of requester, and only with a reason and a case number.
+    share_states: str = "CA"
+    share_refused_agency_types: str = "federal,private,commercial,individual"
+    share_requires_case: bool = True
+    share_request_retention_years: int = 2  # the file of requests, kept apart from LPR data
+    # The compliance report fails when a hit has had no workflow step this long after it was published (820.8).
+    hit_disposition_due_h: float = 24.0
+    compliance_hotlist_sample: int = 200  # hot-list records per list checked for plaintext fields
 
 
 @dataclass
@@ -396,6 +405,9 @@ def validate(cfg: Config) -> Config:
         "policy.session_hours": cfg.policy.session_hours,
         "policy.session_idle_min": cfg.policy.session_idle_min,
         "policy.audit_read_limit": cfg.policy.audit_read_limit,
+        "policy.share_request_retention_years": cfg.policy.share_request_retention_years,
+        "policy.hit_disposition_due_h": cfg.policy.hit_disposition_due_h,
+        "policy.compliance_hotlist_sample": cfg.policy.compliance_hotlist_sample,
         "simulator.fps": cfg.simulator.fps,
         "monitoring.prometheus_port": cfg.monitoring.prometheus_port,
         "monitoring.scrape_interval_s": cfg.monitoring.scrape_interval_s,

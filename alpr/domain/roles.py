@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 OFFICER, DISPATCHER, IT_STAFF, CONTRACTOR = "officer", "dispatcher", "it_staff", "contractor"
 ANALYST, AUDITOR, APPROVER, ADMIN = "analyst", "auditor", "approver", "admin"
-ROLES = (OFFICER, DISPATCHER, IT_STAFF, CONTRACTOR, ANALYST, AUDITOR, APPROVER, ADMIN)
+RECORDS = "records"  # the Chief's Administrative Assistant, who keeps the file of sharing requests (820.6)
+ROLES = (OFFICER, DISPATCHER, IT_STAFF, CONTRACTOR, ANALYST, AUDITOR, APPROVER, ADMIN, RECORDS)
 EVERYONE = frozenset(ROLES)
 
 
@@ -47,12 +48,22 @@ ACTIONS: dict[str, Action] = {
     "edit_skip_list": Action(frozenset({APPROVER, ADMIN}), lpr_data=False),  # a skipped plate never raises a hit
     # keys re-seal entries but change no match: IT runs them, without LPR data or a purpose
     "manage_hotlist_keys": Action(frozenset({IT_STAFF, ADMIN}), purpose=False, lpr_data=False),
+    # sharing with other agencies on a written request (policy 820.6): records keeps the file, an approver
+    # of an approving rank decides, an analyst or approver sends exactly what was approved
+    "add_share_request": Action(frozenset({RECORDS, APPROVER}), purpose=False, lpr_data=False),
+    "view_share_requests": Action(frozenset({RECORDS, APPROVER, AUDITOR}), purpose=False, lpr_data=False),
+    "decide_share_request": Action(frozenset({APPROVER}), purpose=False, lpr_data=False),
+    "fulfil_share_request": Action(frozenset({ANALYST, APPROVER}), case=True),
+    "share_transparency_report": Action(frozenset({RECORDS, AUDITOR, APPROVER}), purpose=False, lpr_data=False),
+    "purge_share_requests": Action(frozenset({RECORDS}), purpose=False, lpr_data=False),
     # oversight
     "audit_search": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_report": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_verify": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_checkpoint": Action(frozenset({AUDITOR}), lpr_data=False),
     "audit_rotate_key": Action(frozenset({ADMIN}), purpose=False, lpr_data=False),  # keys, not the log's contents
+    # pass or fail per policy clause, with counts and names of lapsed users but no LPR data; IT runs it nightly
+    "compliance_report": Action(frozenset({AUDITOR, ADMIN, IT_STAFF}), purpose=False, lpr_data=False),
     "retention_report": Action(frozenset({IT_STAFF, AUDITOR, ADMIN}), purpose=False, lpr_data=False),
     "retention_enforce": Action(frozenset({IT_STAFF, ADMIN}), purpose=False, lpr_data=False),
     # accounts
