@@ -224,7 +224,8 @@ def test_auditors_never_see_password_hashes(cfg):
     d = cfg.clickhouse.database
     auditor = grants(client, cfg)["alpr_auditor"]
     assert {t for _, t, _ in auditor} == {f"{d}.evidence_holds", f"{d}.evidence_exports", f"{d}.retention_runs",
-                                          f"{d}.hit_dispositions", "system.query_log", f"{d}.audit_log", f"{d}.audit_checkpoints", f"{d}.users"}
+                                          f"{d}.hit_dispositions", f"{d}.share_requests", "system.query_log", f"{d}.audit_log",
+                                          f"{d}.audit_checkpoints", f"{d}.users"}
     assert [cols for _, t, cols in auditor if t == f"{d}.audit_log"] == [None]
     users = [cols for _, t, cols in auditor if t == f"{d}.users"]
     assert len(users) == 1 and users[0] is not None, "auditors get a column list on users, never the whole table"
@@ -293,13 +294,17 @@ def test_application_role(cfg):
     for name in records:
         assert by_table[f"{d}.{name}"] == {"SELECT", "INSERT"}, name
     assert not rewrites(by_table[f"{d}.audit_log"])
+    purged = ("share_requests", "share_letters")  # the request file, purged on its own retention
+    for name in purged:
+        assert by_table[f"{d}.{name}"] == {"SELECT", "INSERT", "ALTER DELETE"}, name
 
     altered = {t: rewrites(privs) for t, privs in by_table.items() if rewrites(privs)}
-    assert set(altered) == {f"{d}.{t}_local" for t in LPR_TABLES}, "mutations go to the local LPR tables only"
+    assert set(altered) == {f"{d}.{t}_local" for t in LPR_TABLES} | {f"{d}.{t}" for t in purged}, \
+        "mutations go to the local LPR tables and the request file only"
     assert all(privs <= {"ALTER UPDATE", "ALTER DELETE"} for privs in altered.values()), altered
     assert all("ALTER DELETE" in privs for privs in altered.values())
     inserts = {t for t, privs in by_table.items() if "INSERT" in privs}
-    assert inserts == {f"{d}.{name}" for name in records}, "reads, images and hits are written by ingest only"
+    assert inserts == {f"{d}.{name}" for name in records + purged}, "reads, images and hits are written by ingest only"
     assert not [t for t in by_table if t.startswith("system.")]
     assert by_table.get("*.*", set()) <= {"CLUSTER"}
     assert by_table.get(f"{d}.*", set()) <= {"CREATE DATABASE"}

@@ -271,6 +271,57 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/hit_dispositions', '{r
 ORDER BY (hit_id, step)
 TTL toDateTime(at) + INTERVAL {retention_years} YEAR DELETE;
 
+-- The file of sharing requests (0008, policy 820.6) and the written requests themselves: full copies,
+-- small records kept apart from the LPR data (no TTL; `alpr share purge` removes requests past
+-- policy.share_request_retention_years).
+CREATE TABLE IF NOT EXISTS {db}.share_requests ON CLUSTER '{cluster}'
+(
+    request_id         String,
+    received_at        DateTime64(3, 'UTC'),
+    entered_by         String,
+    agency_name        String,
+    agency_ori         String,
+    agency_type        LowCardinality(String),
+    agency_state       LowCardinality(String),
+    requester_name     String,
+    requester_title    String,
+    requester_contact  String,
+    reason             String,
+    case_number        String,
+    since              DateTime64(3, 'UTC'),
+    until              DateTime64(3, 'UTC'),
+    plates             Array(String),
+    cameras            Array(String),
+    area               String,
+    letter_name        String,
+    letter_sha256      String,
+    status             LowCardinality(String),
+    refusal_code       LowCardinality(String),
+    refusal_reason     String,
+    decided_by         String,
+    decided_at         Nullable(DateTime64(3, 'UTC')),
+    decision_note      String,
+    fulfilled_by       String,
+    fulfilled_at       Nullable(DateTime64(3, 'UTC')),
+    export_id          String,
+    package_sha256     String,
+    reads_shared       UInt64,
+    version            UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/share_requests', '{replica}', version)
+ORDER BY request_id;
+
+CREATE TABLE IF NOT EXISTS {db}.share_letters ON CLUSTER '{cluster}'
+(
+    request_id  String,
+    name        String,
+    sha256      String,
+    data        String,
+    stored_at   DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/share_letters', '{replica}')
+ORDER BY request_id;
+
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The
 -- same statement as in alpr/store/db.py, as a full copy.
@@ -290,4 +341,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (4, '0004_audit_keyed_chain'),
     (5, '0005_users_must_change_password'),
     (6, '0006_hit_dispositions'),
-    (7, '0007_console_units_and_list_plates');
+    (7, '0007_console_units_and_list_plates'),
+    (8, '0008_share_requests');

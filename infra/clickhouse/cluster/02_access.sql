@@ -105,6 +105,7 @@ GRANT ON CLUSTER '{cluster}' SELECT ON {db}.evidence_holds TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.evidence_exports TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.retention_runs TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON {db}.hit_dispositions TO alpr_auditor;
+GRANT ON CLUSTER '{cluster}' SELECT ON {db}.share_requests TO alpr_auditor;
 GRANT ON CLUSTER '{cluster}' SELECT ON system.query_log TO alpr_auditor;
 -- ...and the audit log with the accounts it names (a full copy, so any node answers). Every users
 -- column except password_hash: an auditor checks who had which role, training and vetting, never
@@ -154,6 +155,9 @@ GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.hit_dispositions TO alpr_app
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_holds TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_exports TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.retention_runs TO alpr_app;
+-- The file of sharing requests: versions appended, and requests past their own retention purged.
+GRANT ON CLUSTER '{cluster}' SELECT, INSERT, ALTER DELETE ON {db}.share_requests TO alpr_app;
+GRANT ON CLUSTER '{cluster}' SELECT, INSERT, ALTER DELETE ON {db}.share_letters TO alpr_app;
 -- The CLI calls migrate() on every command: the same no-op rights as alpr_ingest's above.
 GRANT ON CLUSTER '{cluster}' CREATE DATABASE ON {db}.* TO alpr_app;
 GRANT ON CLUSTER '{cluster}' CREATE TABLE ON {db}.schema_migrations TO alpr_app;
