@@ -17,14 +17,16 @@ from confluent_kafka import KafkaException
 
 from alpr import config as config_mod
 from alpr.access.gate import AccessDenied, AuditUnavailable
-from alpr.app import access_cli, feedback_cli, hotlist_cli, storage_cli
+from alpr.app import access_cli, feedback_cli, hotlist_cli, share_cli, storage_cli
 from alpr.app.cli_util import Exit, say
 from alpr.config import Config, ConfigError
 from alpr.crypto import KeyUnavailable
 from alpr.domain.passwords import PasswordRejected
+from alpr.domain.sharing import RequestError
 from alpr.store.db import DatabaseBusy
 from alpr.store.evidence import EvidenceError
 from alpr.store.search import SearchError
+from alpr.store.shares import ShareError
 from alpr.store.sql_guard import SqlRefused
 from alpr.store.users import UserError
 
@@ -375,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     storage_cli.register(sub)
     access_cli.register(sub)
     feedback_cli.register(sub)
+    share_cli.register(sub)
 
     ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
     ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")
@@ -447,7 +450,7 @@ def _failure(exc: Exception, cfg: Config, args: argparse.Namespace) -> tuple[Exi
     """The exit code and one-line reason for an error that stopped a command."""
     if isinstance(exc, (AccessDenied, AuditUnavailable)):
         return Exit.REFUSED, f"refused: {exc}"
-    if isinstance(exc, (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected)):
+    if isinstance(exc, (SearchError, SqlRefused, EvidenceError, UserError, PasswordRejected, RequestError, ShareError)):
         return Exit.USAGE, f"error: {exc}"
     if isinstance(exc, redis.RedisError):
         return Exit.REDIS_DOWN, f"Redis unavailable at {config_mod.mask_url(cfg.redis.url)}: {_one_line(exc, cfg)}"

@@ -53,7 +53,7 @@ ACTIONS: dict[str, Action] = {
     "add_share_request": Action(frozenset({RECORDS, APPROVER}), purpose=False, lpr_data=False),
     "view_share_requests": Action(frozenset({RECORDS, APPROVER, AUDITOR}), purpose=False, lpr_data=False),
     "decide_share_request": Action(frozenset({APPROVER}), purpose=False, lpr_data=False),
-    "fulfil_share_request": Action(frozenset({ANALYST, APPROVER}), case=True),
+    "fulfil_share_request": Action(frozenset({ANALYST, APPROVER})),  # its case number is the request's
     "share_transparency_report": Action(frozenset({RECORDS, AUDITOR, APPROVER}), purpose=False, lpr_data=False),
     "purge_share_requests": Action(frozenset({RECORDS}), purpose=False, lpr_data=False),
     # oversight

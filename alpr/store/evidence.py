@@ -12,6 +12,7 @@ the access log, so an export that cannot be audited leaves neither a file nor a 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import re
@@ -140,9 +141,43 @@ class Package:
     def sha256(self) -> str:
         return _sha256(self.files[SUMS])
 
+    def to_zip(self) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, data in self.files.items():
+                z.writestr(name, data)
+        return buf.getvalue()
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def bundle(reads: list, images: dict[str, tuple[bytes, bytes]], header: dict, custody: dict) -> dict[str, bytes]:
+    """The files of a package: the images, the manifest (JSON with ``header``, and CSV), the chain of
+    custody and SHA256SUMS over all of them. One layout for case exports and shares alike."""
+    files: dict[str, bytes] = {}
+    manifest = []
+    for r in reads:
+        crop, scene = images.get(r.read_id, (b"", b""))
+        entry = read_export.record(r)
+        for kind, data in (("plate", crop), ("scene", scene)):
+            if data:
+                name = f"images/{r.read_id}-{kind}.jpg"
+                files[name] = data
+                entry[f"{kind}_image"] = name
+        manifest.append(entry)
+    files["manifest.json"] = json.dumps({**header, "reads": manifest}, indent=2).encode()
+    files["manifest.csv"] = read_export.to_csv(reads).encode()
+    files["custody.json"] = json.dumps(custody, indent=2, default=str).encode()
+    files[SUMS] = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
+    return files
+
+
+def export_record(export_id: str, actor: str, at: datetime, reason: str) -> dict:
+    """Who exported, when, why and with what: the custody file's ``export`` entry."""
+    return {"export_id": export_id, "exported_by": actor, "exported_at": at.isoformat(timespec="milliseconds"),
+            "reason": reason, "software": f"alpr {__version__}", "host": platform.node()}
 
 
 def package(client: Client, db: str, case_id: str, actor: str, reason: str) -> Package:
@@ -155,29 +190,21 @@ def package(client: Client, db: str, case_id: str, actor: str, reason: str) -> P
     images = search.images(client, db, [r.read_id for r in reads])
     export_id = uuid.uuid4().hex
     now = datetime.now(timezone.utc)
-
-    files: dict[str, bytes] = {}
-    manifest = []
-    for r in reads:
-        crop, scene = images.get(r.read_id, (b"", b""))
-        entry = read_export.record(r)
-        for kind, data in (("plate", crop), ("scene", scene)):
-            if data:
-                name = f"images/{r.read_id}-{kind}.jpg"
-                files[name] = data
-                entry[f"{kind}_image"] = name
-        manifest.append(entry)
-    files["manifest.json"] = json.dumps({"case_id": case_id, "reads": manifest}, indent=2).encode()
-    files["manifest.csv"] = read_export.to_csv(reads).encode()
     custody = {
         "case_id": case_id,
         "holds": [{**h, "captured_at": h["captured_at"].isoformat(), "held_at": h["held_at"].isoformat()} for h in held],
-        "export": {"export_id": export_id, "exported_by": actor, "exported_at": now.isoformat(timespec="milliseconds"),
-                   "reason": reason, "software": f"alpr {__version__}", "host": platform.node()},
+        "export": export_record(export_id, actor, now, reason),
     }
-    files["custody.json"] = json.dumps(custody, indent=2).encode()
-    files[SUMS] = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
+    files = bundle(reads, images, {"case_id": case_id}, custody)
     return Package(export_id, case_id, actor, reason, now, len(reads), files)
+
+
+def record(client: Client, db: str, pkg: Package) -> None:
+    """Record the export and its digest, for ``verify --recorded`` and the custody receipt."""
+    client.insert(f"{db}.evidence_exports",
+                  [[pkg.export_id, pkg.case_id, pkg.actor, pkg.at, pkg.reason, pkg.reads, len(pkg.files), pkg.sha256]],
+                  column_names=["export_id", "case_id", "exported_by", "exported_at", "reason", "reads", "files",
+                                "package_sha256"])
 
 
 def save(client: Client, db: str, pkg: Package, out: Path) -> Receipt:
@@ -186,23 +213,16 @@ def save(client: Client, db: str, pkg: Package, out: Path) -> Receipt:
     out.parent.mkdir(parents=True, exist_ok=True)
     part, placed = out.with_name(out.name + ".part"), False
     try:
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for name, data in pkg.files.items():
-                z.writestr(name, data)
+        part.write_bytes(pkg.to_zip())
         part.replace(out)
         placed = True
-        receipt = Receipt(pkg.export_id, pkg.case_id, out, pkg.reads, len(pkg.files), pkg.sha256)
-        client.insert(f"{db}.evidence_exports",
-                      [[pkg.export_id, pkg.case_id, pkg.actor, pkg.at, pkg.reason, receipt.reads, receipt.files,
-                        receipt.package_sha256]],
-                      column_names=["export_id", "case_id", "exported_by", "exported_at", "reason", "reads", "files",
-                                    "package_sha256"])
+        record(client, db, pkg)
     except BaseException:
         part.unlink(missing_ok=True)
         if placed:  # only the file this export wrote, never one it did not get to replace
             out.unlink(missing_ok=True)
         raise
-    return receipt
+    return Receipt(pkg.export_id, pkg.case_id, out, pkg.reads, len(pkg.files), pkg.sha256)
 
 
 @dataclass
