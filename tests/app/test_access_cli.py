@@ -7,7 +7,10 @@ import pytest
 import redis
 
 from alpr.access.gate import Access
+from alpr.app.classified import AUDITED_COMMANDS, UNAUDITED_COMMANDS, command_paths
 from alpr.app.cli import build_parser
+from alpr.compliance.rules import Surface, stale_classifications, surface_problems
+from alpr.domain.roles import ACTIONS
 from alpr.store import db
 from tests.conftest import PASSWORD
 from tests.store.test_storage import make_read, store
@@ -16,37 +19,18 @@ pytestmark = pytest.mark.integration
 
 TODAY = date.today()
 
-# Every `alpr` command, classified. A new command fails test_every_command_is_classified until it is
-# added here: LPR commands with the audit action they must record.
-LPR_COMMANDS = {
-    ("search",): "search_reads",
-    ("evidence", "hold"): "hold_evidence",
-    ("evidence", "release"): "release_evidence",
-    ("evidence", "export"): "export_evidence",
-    ("audit", "verify"): "audit_verify",
-    ("audit", "search"): "audit_search",
-    ("audit", "report"): "audit_report",
-    ("retention", "enforce|report"): "retention_enforce",
-    ("sql",): "run_sql",
-    ("hotlist", "show"): "view_hotlist_entry",  # tested in test_hotlist_cli.py
-    ("feedback", "export"): "export_feedback",  # tested in test_hits_api.py
-}
-OTHER_COMMANDS = {  # why each of these needs no purpose
-    "config", "stack", "db", "simulate", "ingest", "run", "eval", "train", "demo",  # operations, no LPR reads
-    "login", "logout", "passwd", "users",  # account events: audited, no LPR data
-    "serve",  # the API: its routes are checked in test_api.py
-}
 
-
-def subcommands() -> set[str]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return set(sub.choices)
+def surface() -> Surface:
+    """The real command tree with the product's classification (alpr/app/classified.py); routes are
+    checked by the compliance report against the running app."""
+    return Surface(command_paths(build_parser()), (), AUDITED_COMMANDS, UNAUDITED_COMMANDS, {}, {})
 
 
 def test_every_command_is_classified():
-    top = {k[0] for k in LPR_COMMANDS}
-    assert subcommands() == top | OTHER_COMMANDS
+    """A new command fails here (and in `alpr compliance report`) until alpr/app/classified.py says
+    which audited action it records, or why it needs none; a removed one, until it leaves the list."""
+    assert surface_problems(surface(), ACTIONS) == []
+    assert stale_classifications(surface()) == []
 
 
 def access_for(cfg) -> Access:
