@@ -290,7 +290,7 @@ def test_application_role(cfg):
     lpr = {f"{d}.{t}{s}" for t in LPR_TABLES for s in ("", "_local")}
     assert {t for t, privs in by_table.items() if "SELECT" in privs} >= lpr
     records = ("users", "audit_log", "audit_checkpoints", "evidence_holds", "evidence_exports", "retention_runs",
-               "hit_dispositions")
+               "hit_dispositions", "compliance_runs")
     for name in records:
         assert by_table[f"{d}.{name}"] == {"SELECT", "INSERT"}, name
     assert not rewrites(by_table[f"{d}.audit_log"])

@@ -322,6 +322,21 @@ CREATE TABLE IF NOT EXISTS {db}.share_letters ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db}/share_letters', '{replica}')
 ORDER BY request_id;
 
+-- Each compliance run (0009, policy 820 and Civil Code 1798.90.51-.55): one row per live check, a
+-- full copy like the other record tables, so the API's gauges read the latest run on any node.
+CREATE TABLE IF NOT EXISTS {db}.compliance_runs ON CLUSTER '{cluster}'
+(
+    run_id      String,
+    run_at      DateTime64(3, 'UTC'),
+    run_by      String,
+    check_name  LowCardinality(String),
+    clauses     Array(String),
+    result      LowCardinality(String),
+    detail      String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{db}/compliance_runs', '{replica}')
+ORDER BY (run_at, check_name);
+
 -- The migrations this schema stands for, so that migrate() (which `alpr run` calls at start)
 -- finds nothing to apply and never runs the chDB form of a migration against the cluster. The
 -- same statement as in alpr/store/db.py, as a full copy.
@@ -342,4 +357,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (5, '0005_users_must_change_password'),
     (6, '0006_hit_dispositions'),
     (7, '0007_console_units_and_list_plates'),
-    (8, '0008_share_requests');
+    (8, '0008_share_requests'),
+    (9, '0009_compliance_runs');

@@ -155,6 +155,7 @@ GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.hit_dispositions TO alpr_app
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_holds TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.evidence_exports TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.retention_runs TO alpr_app;
+GRANT ON CLUSTER '{cluster}' SELECT, INSERT ON {db}.compliance_runs TO alpr_app;
 -- The file of sharing requests: versions appended, and requests past their own retention purged.
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT, ALTER DELETE ON {db}.share_requests TO alpr_app;
 GRANT ON CLUSTER '{cluster}' SELECT, INSERT, ALTER DELETE ON {db}.share_letters TO alpr_app;
