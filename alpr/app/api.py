@@ -27,15 +27,19 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alpr.access.gate import Access, AccessDenied, AuditUnavailable, Caller
+from alpr.access.shares import NO_REQUEST, ShareDesk
 from alpr.app.hits_api import FeedUnavailable, add_hit_routes
+from alpr.app.shares_api import SHARE_METHOD_ACTIONS, SHARE_ROUTE_ACTIONS, add_share_routes
 from alpr.config import Config
 from alpr.domain import passwords, roles
 from alpr.domain.passwords import PasswordRejected
+from alpr.domain.sharing import RequestError
 from alpr.domain.types import FoundRead
 from alpr.messages.hit_feed import HitFeed
 from alpr.messages.hit_steps import StepPublisher
 from alpr.store import db, search, sql_guard
 from alpr.store.evidence import EvidenceError
+from alpr.store.shares import ShareError
 from alpr.store.users import User, UserError, check_new, check_unit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,7 +58,9 @@ ROUTE_ACTIONS = {
     "/v1/hits": "view_hits", "/v1/hits/stream": "view_hits", "/v1/hits/{hit_id}": "view_hits",
     "/v1/hits/{hit_id}/seen": "view_hits", "/v1/hits/{hit_id}/entry": "view_hotlist_entry",
     "/v1/hits/{hit_id}/actions": "dispose_hit",
+    **SHARE_ROUTE_ACTIONS,
 }
+METHOD_ACTIONS = {**SHARE_METHOD_ACTIONS}  # (method, route) -> action, where one route holds two actions
 
 
 class NotFound(LookupError):
@@ -192,7 +198,7 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
     def denied(request: Request, exc: AccessDenied) -> JSONResponse:
         status = (401 if "not logged on" in exc.reason or exc.reason.startswith("unknown user")
                   else 409 if exc.reason.startswith("step refused")
-                  else 404 if exc.reason.startswith(("no hit", "no entry"))
+                  else 404 if exc.reason.startswith(("no hit", "no entry", NO_REQUEST))
                   else 503 if exc.reason.startswith("the hot-list key") else 403)
         return JSONResponse({"detail": exc.reason}, status_code=status)
 
@@ -206,6 +212,8 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
     @app.exception_handler(EvidenceError)
     @app.exception_handler(UserError)
     @app.exception_handler(PasswordRejected)
+    @app.exception_handler(RequestError)
+    @app.exception_handler(ShareError)
     def bad_request(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
@@ -226,7 +234,8 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
 
     def audited_refusal(request: Request, detail: str, status: int) -> JSONResponse:
         route = request.scope.get("route")
-        action = ROUTE_ACTIONS.get(getattr(route, "path", ""), "")
+        path = getattr(route, "path", "")
+        action = METHOD_ACTIONS.get((request.method, path)) or ROUTE_ACTIONS.get(path, "")
         if action:
             who = Caller(token_of(request.headers.get("authorization", "")), client_ip(request),
                          purpose=request.query_params.get("purpose", "")[:500])
@@ -365,6 +374,7 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
         return _user_out(access.change_user(who, username, change, terms, role=role, rank=rank, unit=unit))
 
     add_hit_routes(app, cfg, access, caller, client_ip, token_of, feed, publisher)
+    add_share_routes(app, ShareDesk(access, cfg.policy, database), caller)
 
     @app.get("/v1/roles")
     def role_table() -> list[dict]:

@@ -142,6 +142,8 @@ def check_fields(req: ShareRequest) -> ShareRequest:
         raise RequestError(f"agency type {req.agency_type!r}: one of {', '.join(AGENCY_TYPES)}")
     if req.since.tzinfo is None or req.until.tzinfo is None:
         raise RequestError("the time window needs time zones")
+    if not (1970 <= req.since.year <= 2299 and 1970 <= req.until.year <= 2299):
+        raise RequestError("the time window must lie within 1970-2299")
     if req.area:
         try:
             lat, lon, radius = (float(x) for x in req.area.split(","))

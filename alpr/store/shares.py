@@ -160,8 +160,8 @@ class ShareStore:
         return Package(export_id, req.case_number, actor, reason, now, len(reads), files)
 
     def record_fulfilment(self, req: ShareRequest, pkg: Package) -> ShareRequest:
-        """Record the export (its digest, for verification) and the request as fulfilled by it."""
-        evidence.record(self.client, self.db, pkg)
+        """Record the request as fulfilled by this package, once the package itself is recorded
+        (``evidence.save`` or ``evidence.record``)."""
         return self.put(replace(req, status=FULFILLED, fulfilled_by=pkg.actor, fulfilled_at=pkg.at,
                                 export_id=pkg.export_id, package_sha256=pkg.sha256, reads_shared=pkg.reads))
 
