@@ -264,7 +264,7 @@ def test_prometheus_panels_have_data_from_a_running_flow_and_api(cfg, tmp_path):
         assert prom_query(port, 'up{job="alpr-api"} == 1')
         rules = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=10).read())
         loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
-        assert len(loaded) == 12 and all(r["health"] == "ok" for r in loaded)
+        assert len(loaded) == 14 and all(r["health"] == "ok" for r in loaded)
         panels = [(title, q) for text in render().values() for title, uid, q in queries(text) if uid == "prometheus"]
         assert len(panels) >= 22
 
