@@ -71,6 +71,11 @@ class Deployment:
     out_of_rule: Callable[[Client, str, PolicyConfig], list[dict]] | None = _out_of_rule
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 hit``, ``2 hits``: details are read by people."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _listed(items: list[str], limit: int = 5) -> str:
     return "; ".join(items[:limit]) + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
@@ -89,25 +94,25 @@ def retention_check(d: Deployment) -> tuple[str, str]:
 def audit_chain_check(d: Deployment) -> tuple[str, str]:
     c = d.audit.check()
     if c.problems:
-        return FAIL, f"{len(c.problems)} problems in {c.records} records: {_listed(c.problems, 2)}"
-    return PASS, f"{c.records} records and {c.checkpoints} stored checkpoints verify"
+        return FAIL, f"{_n(len(c.problems), 'problem')} in {_n(c.records, 'record')}: {_listed(c.problems, 2)}"
+    return PASS, f"{_n(c.records, 'record')} and {_n(c.checkpoints, 'stored checkpoint')} verify"
 
 
 def classified_check(d: Deployment) -> tuple[str, str]:
     found = rules.surface_problems(d.surface, ACTIONS)
     s = d.surface
     if found:
-        return FAIL, f"{len(found)} problems: {_listed(found)}"
-    return PASS, f"{len(s.commands)} commands and {len(s.routes)} routes classified; every audited action is in the role table"
+        return FAIL, f"{_n(len(found), 'problem')}: {_listed(found)}"
+    return PASS, f"{_n(len(s.commands), 'command')} and {_n(len(s.routes), 'route')} classified; every audited action is in the role table"
 
 
 def users_check(d: Deployment) -> tuple[str, str]:
     everyone = UserStore(d.client, d.db).all()
     out = rules.lapsed(everyone, d.now.date(), d.policy)
     if out:
-        return FAIL, f"{len(out)} enabled users the policy keeps out: " + _listed([f"{u} ({why})" for u, why in out])
+        return FAIL, f"{_n(len(out), 'enabled user')} the policy keeps out: " + _listed([f"{u} ({why})" for u, why in out])
     enabled = sum(not (u.disabled or u.locked) for u in everyone)
-    return PASS, f"{enabled} enabled users, each trained, certified and policy-reviewed"
+    return PASS, f"{_n(enabled, 'enabled user')}, each trained, certified and policy-reviewed"
 
 
 def sharing_check(d: Deployment) -> tuple[str, str]:
@@ -116,7 +121,7 @@ def sharing_check(d: Deployment) -> tuple[str, str]:
     found = d.out_of_rule(d.client, d.db, d.policy)
     if found:
         items = [f"request {r['request_id']} to {r['agency']} ({r['why']})" for r in found]
-        return FAIL, f"{len(found)} shares outside the rules: {_listed(items)}"
+        return FAIL, f"{_n(len(found), 'share')} outside the rules: {_listed(items)}"
     return PASS, "every share sent was approved and went to an agency the rules allow"
 
 
@@ -144,8 +149,8 @@ def hotlist_check(d: Deployment) -> tuple[str, str]:
                 seen += 1
                 bad += [f"{name}/{plate_key}: {why}" for why in rules.record_problems(rec)]
     if bad:
-        return FAIL, f"{len(bad)} problems in {seen} sampled records: {_listed(bad, 3)}"
-    return PASS, f"{seen} records sampled from {len(names)} lists (up to {n} each): every non-plate field sealed"
+        return FAIL, f"{_n(len(bad), 'problem')} in {_n(seen, 'sampled record')}: {_listed(bad, 3)}"
+    return PASS, f"{_n(seen, 'record')} sampled from {_n(len(names), 'list')} (up to {n} each): every non-plate field sealed"
 
 
 def hits_check(d: Deployment) -> tuple[str, str]:
@@ -156,7 +161,7 @@ def hits_check(d: Deployment) -> tuple[str, str]:
         f"AND hit_id NOT IN (SELECT hit_id FROM {d.db}.hit_dispositions) ORDER BY published_at)",
         parameters={"due": due}).result_rows[0]
     if count:
-        return FAIL, (f"{count} hits published over {d.policy.hit_disposition_due_h:g} h ago have no workflow step; "
+        return FAIL, (f"{_n(count, 'hit')} published over {d.policy.hit_disposition_due_h:g} h ago without a workflow step; "
                       f"oldest {utc(oldest):%Y-%m-%d %H:%M} UTC (hit {', '.join(ids)})")
     return PASS, f"every hit older than {d.policy.hit_disposition_due_h:g} h has a workflow step"
 
@@ -167,12 +172,12 @@ def holds_check(d: Deployment) -> tuple[str, str]:
     covered = f"SELECT read_id FROM ({active}) WHERE trim(case_id) != ''"
     flagged = {t: d.client.command(f"SELECT uniqExact(read_id) FROM {d.db}.{t} FINAL WHERE hold = 1 "
                                    f"AND read_id NOT IN ({covered})") for t in retention.EXPIRING}
-    found = ([f"{no_case} active holds without a case"] if no_case else []) + [
-        f"{n} {t} rows held with no case's hold" for t, n in flagged.items() if n]
+    found = ([f"{_n(no_case, 'active hold')} without a case"] if no_case else []) + [
+        f"{_n(n, 'row')} of {t} flagged held with no case's hold" for t, n in flagged.items() if n]
     if found:
         return FAIL, "; ".join(found)
     held = d.client.command(f"SELECT uniqExact(read_id) FROM ({active})")
-    return PASS, f"{held} held reads, each under a case"
+    return PASS, f"{_n(held, 'held read')}, each under a case"
 
 
 RUNNERS: dict[str, Callable[[Deployment], tuple[str, str]]] = {

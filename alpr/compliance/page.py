@@ -41,6 +41,7 @@ a{color:#1f5b94;text-decoration:none}
 .clause li{margin:2px 0}
 code{font:12.5px/1.4 "DejaVu Sans Mono",Menlo,Consolas,monospace;color:#22364a;word-break:break-all}
 .result{font-weight:700;color:var(--c)}
+.chip{display:inline-block;white-space:nowrap;font-size:12px;background:#eef2f6;border-radius:4px;padding:0 6px;margin:0 4px 4px 0}
 .problems{background:#fdecea;border:1px solid #f5c2c0;border-radius:8px;padding:10px 16px}
 footer{color:#5b6877;font-size:13px;margin-top:28px;border-top:1px solid #d8dee6;padding-top:12px}
 @media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}
@@ -90,13 +91,17 @@ def _verdict(report: dict) -> str:
             f'<span>{_e(sub)}</span></div>{_bar(s)}</section>')
 
 
+def _chips(items: list[str]) -> str:
+    return "".join(f'<span class="chip">{_e(x)}</span>' for x in items)
+
+
 def _checks_table(report: dict) -> str:
     rows = "".join(
         f'<tr><td>{_badge(c["result"])}</td><td><b>{_e(c["title"])}</b><br><code>{_e(c["check"])}</code></td>'
-        f'<td class="detail">{_e(c["detail"])}</td><td>{_e(", ".join(c["clauses"]))}</td></tr>'
+        f'<td class="detail">{_e(c["detail"])}</td><td>{_chips(c["clauses"])}</td></tr>'
         for c in report["checks"])
-    return (f'<table id="checks"><tr><th style="width:120px">Result</th><th style="width:260px">Live check</th>'
-            f'<th>Detail</th><th style="width:150px">Proves</th></tr>{rows}</table>')
+    return (f'<table id="checks"><tr><th style="width:118px">Result</th><th style="width:290px">Live check</th>'
+            f'<th>Detail</th><th style="width:170px">Proves</th></tr>{rows}</table>')
 
 
 def _index(report: dict) -> str:

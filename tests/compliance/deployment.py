@@ -28,6 +28,7 @@ NOW = datetime.now(timezone.utc)
 def with_compliance_command(monkeypatch) -> None:
     """Until alpr/app/cli.py registers `compliance` (one line, compliance_cli.register(sub)), the tests
     add it the same way; once it does, this changes nothing."""
+    monkeypatch.delenv("ALPR_COMPLIANCE_SCREENSHOT", raising=False)  # ALPR_* is configuration to the CLI
     original = cli_mod.build_parser
     if "compliance" in {c.split()[0] for c in command_paths(original())}:
         return

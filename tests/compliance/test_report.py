@@ -44,9 +44,9 @@ def test_a_compliant_deployment_passes_every_check(cfg, alpr, capsys, tmp_path):
     assert rep["passed"] and rep["map_problems"] == []
     assert rep["summary"] == {"pass": 14, "fail": 0, "not_checked": 0}
     details = {c["check"]: c["detail"] for c in rep["checks"]}
-    assert "2 records sampled from 1 lists" in details["hotlist_sealed"]
-    assert "1 held reads, each under a case" == details["holds_have_cases"]
-    assert details["users_current"] == "1 enabled users, each trained, certified and policy-reviewed"
+    assert "2 records sampled from 1 list " in details["hotlist_sealed"]
+    assert "1 held read, each under a case" == details["holds_have_cases"]
+    assert details["users_current"] == "1 enabled user, each trained, certified and policy-reviewed"
     assert (tmp_path / "compliance.html").read_text().count('data-result="pass"') == 14
 
     # the text form: clause, result, statement, one line per check; exit 0
@@ -100,15 +100,15 @@ def test_each_check_fails_on_the_state_it_guards(cfg, alpr, capsys):
 
     # 820.8: a hit published 30 hours ago that nobody took a step on
     client.insert(f"{d}.hits", [hit_row("c3" * 16, NOW - timedelta(hours=30))], column_names=HIT_COLUMNS)
-    broken("hits_disposed", "1 hits published over 24 h ago have no workflow step", "c3" * 16)
+    broken("hits_disposed", "1 hit published over 24 h ago without a workflow step", "c3" * 16)
 
     # 820.5: a hold flag that no case's hold covers, and a hold recorded without a case
     client.command(f"ALTER TABLE {d}.reads UPDATE hold = 1 WHERE read_id = %(id)s",
                    parameters={"id": dep["reads"][1].read_id}, settings=SYNC)
-    broken("holds_have_cases", "1 reads rows held with no case's hold")
+    broken("holds_have_cases", "1 row of reads flagged held with no case's hold")
     client.insert(f"{d}.evidence_holds", [["", dep["reads"][2].read_id, NOW, "someone", NOW, "", 1]],
                   column_names=["case_id", "read_id", "captured_at", "held_by", "held_at", "reason", "version"])
-    broken("holds_have_cases", "1 active holds without a case")
+    broken("holds_have_cases", "1 active hold without a case")
 
     # 820.5: an unheld read past the two years, left because enforcement has not run (TTL merges are lazy)
     client.command(f"SYSTEM STOP TTL MERGES {d}.reads")
@@ -123,7 +123,7 @@ def test_each_check_fails_on_the_state_it_guards(cfg, alpr, capsys):
 
     # 820.7: an audit record changed in place
     client.command(f"ALTER TABLE {d}.audit_log UPDATE purpose = 'nothing to see' WHERE seq = 1", settings=SYNC)
-    broken("audit_chain", "problems in")
+    broken("audit_chain", "problem in", "records")
     assert failing == set(CHECKS) - {"classified"}  # an unclassified route: see the API test
 
 
