@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alpr.access.gate import Access, AccessDenied, AuditUnavailable, Caller
 from alpr.access.shares import NO_REQUEST, ShareDesk
+from alpr.app.compliance_api import add_compliance_routes
 from alpr.app.hits_api import FeedUnavailable, add_hit_routes
 from alpr.app.shares_api import SHARE_METHOD_ACTIONS, SHARE_ROUTE_ACTIONS, add_share_routes
 from alpr.config import Config
@@ -57,7 +58,7 @@ ROUTE_ACTIONS = {
     "/v1/users": "manage_users", "/v1/users/{username}/{change}": "manage_users", "/v1/logon": "logon",
     "/v1/hits": "view_hits", "/v1/hits/stream": "view_hits", "/v1/hits/{hit_id}": "view_hits",
     "/v1/hits/{hit_id}/seen": "view_hits", "/v1/hits/{hit_id}/entry": "view_hotlist_entry",
-    "/v1/hits/{hit_id}/actions": "dispose_hit",
+    "/v1/hits/{hit_id}/actions": "dispose_hit", "/v1/compliance": "compliance_report",
     **SHARE_ROUTE_ACTIONS,
 }
 METHOD_ACTIONS = {**SHARE_METHOD_ACTIONS}  # (method, route) -> action, where one route holds two actions
@@ -375,6 +376,7 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
 
     add_hit_routes(app, cfg, access, caller, client_ip, token_of, feed, publisher)
     add_share_routes(app, ShareDesk(access, cfg.policy, database), caller)
+    add_compliance_routes(app, cfg, access, caller)
 
     @app.get("/v1/roles")
     def role_table() -> list[dict]:

@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException
 
 from alpr import config as config_mod
 from alpr.access.gate import AccessDenied, AuditUnavailable
-from alpr.app import access_cli, feedback_cli, hotlist_cli, share_cli, storage_cli
+from alpr.app import access_cli, compliance_cli, feedback_cli, hotlist_cli, share_cli, storage_cli
 from alpr.app.cli_util import Exit, say
 from alpr.config import Config, ConfigError
 from alpr.crypto import KeyUnavailable
@@ -378,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     access_cli.register(sub)
     feedback_cli.register(sub)
     share_cli.register(sub)
+    compliance_cli.register(sub)
 
     ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
     ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")

@@ -9,7 +9,8 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from alpr.access.gate import Access, Caller
-from alpr.app import classified, compliance_cli
+from alpr.app import classified
+from alpr.app.compliance import evaluate
 from alpr.compliance import gauges, page, runs
 from alpr.config import Config
 
@@ -25,7 +26,7 @@ def add_compliance_routes(app: FastAPI, cfg: Config, access: Access, caller: Cal
     def compliance_report(who: CallerDep, format: Annotated[str, Query(pattern="^(json|html)$")] = "json"
                           ) -> JSONResponse | HTMLResponse:
         """Run every live check (stored as a compliance run) and return pass or fail per clause."""
-        rep = compliance_cli.evaluate(cfg, access, who, classified.route_paths(app.routes))
+        rep = evaluate(cfg, access, who, classified.route_paths(app.routes))
         if format == "html":
             return HTMLResponse(page.render(rep), headers=PAGE_HEADERS)
         return JSONResponse(rep, headers={"Cache-Control": "no-store"})

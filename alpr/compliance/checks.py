@@ -18,19 +18,15 @@ import redis
 from clickhouse_connect.driver.client import Client
 
 from alpr.compliance import rules
-from alpr.compliance.rules import FAIL, NOT_CHECKED, PASS, Surface
+from alpr.compliance.rules import FAIL, PASS, Surface
 from alpr.config import PolicyConfig
 from alpr.domain.roles import ACTIONS
 from alpr.hotlists.store import LISTS_KEY, list_key, patterns_key
 from alpr.store import retention
 from alpr.store.audit import AuditLog
 from alpr.store.db import utc
+from alpr.store.shares import out_of_rule
 from alpr.store.users import UserStore
-
-try:  # the file of sharing requests (policy 820.6) comes with its own store
-    from alpr.store.shares import out_of_rule as _out_of_rule
-except ImportError:  # pragma: no cover - a build without it reports the check as not run
-    _out_of_rule = None
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +64,6 @@ class Deployment:
     audit: AuditLog
     surface: Surface
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    out_of_rule: Callable[[Client, str, PolicyConfig], list[dict]] | None = _out_of_rule
 
 
 def _n(count: int, noun: str) -> str:
@@ -116,9 +111,7 @@ def users_check(d: Deployment) -> tuple[str, str]:
 
 
 def sharing_check(d: Deployment) -> tuple[str, str]:
-    if d.out_of_rule is None:
-        return NOT_CHECKED, "the sharing store (alpr.store.shares) is not installed"
-    found = d.out_of_rule(d.client, d.db, d.policy)
+    found = out_of_rule(d.client, d.db, d.policy)
     if found:
         items = [f"request {r['request_id']} to {r['agency']} ({r['why']})" for r in found]
         return FAIL, f"{_n(len(found), 'share')} outside the rules: {_listed(items)}"

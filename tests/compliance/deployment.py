@@ -8,9 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 
-from alpr.app import cli as cli_mod
-from alpr.app import compliance_cli
-from alpr.app.classified import command_paths
 from alpr.crypto import Keyring, generate_key_file
 from alpr.domain.sharing import ShareRequest
 from alpr.domain.types import NewEntry
@@ -23,23 +20,6 @@ from tests.store.test_storage import make_read, store
 
 AUDITOR = "aud.kahn"
 NOW = datetime.now(timezone.utc)
-
-
-def with_compliance_command(monkeypatch) -> None:
-    """Until alpr/app/cli.py registers `compliance` (one line, compliance_cli.register(sub)), the tests
-    add it the same way; once it does, this changes nothing."""
-    monkeypatch.delenv("ALPR_COMPLIANCE_SCREENSHOT", raising=False)  # ALPR_* is configuration to the CLI
-    original = cli_mod.build_parser
-    if "compliance" in {c.split()[0] for c in command_paths(original())}:
-        return
-
-    def build_parser():
-        parser = original()
-        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        compliance_cli.register(sub)
-        return parser
-
-    monkeypatch.setattr(cli_mod, "build_parser", build_parser)
 
 
 def hit_row(hit_id: str, published_at: datetime) -> list:

@@ -8,11 +8,9 @@ import json
 from datetime import timedelta
 
 import pytest
-from fastapi import FastAPI, Header, Request
 from fastapi.testclient import TestClient
 
-from alpr.access.gate import Access, Caller
-from alpr.app import compliance_api
+from alpr.access.gate import Access
 from alpr.app.api import create_app
 from alpr.compliance import runs
 from alpr.compliance.checks import CHECKS
@@ -20,7 +18,7 @@ from alpr.hotlists.store import list_key
 from alpr.store.dispositions import HIT_COLUMNS
 from alpr.store.shares import ShareStore
 from alpr.store.users import User, UserStore
-from tests.compliance.deployment import AUDITOR, NOW, compliant, hit_row, report, results, share, with_compliance_command
+from tests.compliance.deployment import AUDITOR, NOW, compliant, hit_row, report, results, share
 from tests.conftest import logged_on
 from tests.store.test_storage import make_read, store
 
@@ -31,7 +29,7 @@ SYNC = {"mutations_sync": 2}
 
 @pytest.fixture
 def alpr(cli, monkeypatch):
-    with_compliance_command(monkeypatch)
+    monkeypatch.delenv("ALPR_COMPLIANCE_SCREENSHOT", raising=False)  # ALPR_* is configuration to the CLI
     return cli
 
 
@@ -131,8 +129,6 @@ def test_the_api_serves_the_report_and_the_gauges_of_the_latest_run(cfg):
     dep = compliant(cfg)
     access = Access(cfg, dep["client"], dep["redis"])
     app = create_app(cfg, access)
-    if "/v1/compliance" not in {getattr(r, "path", "") for r in app.routes}:
-        add_routes_as_api_py_will(app, cfg, access)
 
     @app.get("/v1/export-everything")  # a route nobody classified
     def export_everything() -> dict:
@@ -164,11 +160,3 @@ def test_the_api_serves_the_report_and_the_gauges_of_the_latest_run(cfg):
     officer = {"Authorization": f"Bearer {logged_on(cfg, 'ofc.lee', 'officer')}"}
     assert http.get("/v1/compliance", headers=officer).status_code == 403
     assert http.get("/v1/compliance").status_code == 401
-
-
-def add_routes_as_api_py_will(app: FastAPI, cfg, access: Access) -> None:
-    """Until alpr/app/api.py calls add_compliance_routes itself, with its own caller dependency."""
-    def caller(request: Request, authorization: str = Header("")) -> Caller:
-        return Caller(authorization.partition(" ")[2], request.client.host if request.client else "")
-
-    compliance_api.add_compliance_routes(app, cfg, access, caller)
