@@ -49,7 +49,7 @@ def to_html(requests: list[ShareRequest], title: str, footer: str) -> str:
             "Decision", "Sent"]
     rows = []
     for r in requests:
-        asked = [f"{len(r.plates)} plate(s)" if r.plates else "", f"cameras {', '.join(r.cameras)}" if r.cameras else "",
+        asked = [f"plates {', '.join(r.plates)}" if r.plates else "", f"cameras {', '.join(r.cameras)}" if r.cameras else "",
                  f"area {r.area}" if r.area else "", f"{r.since:%Y-%m-%d %H:%M} to {r.until:%Y-%m-%d %H:%M} UTC"]
         decision = (f"{r.decided_by} {r.decided_at:%Y-%m-%d %H:%M}: {r.decision_note or r.refusal_reason}"
                     if r.decided_at else r.refusal_reason)
