@@ -153,7 +153,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def bundle(reads: list, images: dict[str, tuple[bytes, bytes]], header: dict, custody: dict) -> dict[str, bytes]:
+def bundle(reads: list[FoundRead], images: dict[str, tuple[bytes, bytes]], header: dict, custody: dict) -> dict[str, bytes]:
     """The files of a package: the images, the manifest (JSON with ``header``, and CSV), the chain of
     custody and SHA256SUMS over all of them. One layout for case exports and shares alike."""
     files: dict[str, bytes] = {}
