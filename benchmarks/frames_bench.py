@@ -160,6 +160,7 @@ def main() -> int:
         # the flows inherit this environment (ALPR_READER__ENGINE and all), so the table shows what they ran
         cfg = config_mod.load(environ={**os.environ, **base, "ALPR_DATA_DIR": str(tmp / "stack")})
         stack.up(cfg)
+        base["ALPR_REDIS__URL"] = cfg.redis.url  # with the password stack.up generated, for the flows' own data dirs
         try:
             kafka.ensure_topics(cfg)
             sim_cfg = SimulatorConfig(fixed_cameras=4, mobile_units=0, seed=11, no_plate_ratio=0.1)

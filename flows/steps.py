@@ -23,6 +23,7 @@ from alpr.domain.hits import best_matches
 from alpr.domain.types import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.hotlists.store import HotlistStore
 from alpr.messages import frames
+from alpr.worker_thread import pin_thread_state
 from detectors.base import PlateReader
 from sinks import images
 from sinks.kafka import dead_letter_message, hit_message
@@ -61,6 +62,7 @@ class Frame:
 
 def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
     """Never raises: a message that made this step crash would crash it again after every restart."""
+    pin_thread_state()
     try:
         meta, jpeg = frames.parse(msg.key, msg.value, msg.headers)
     except frames.FrameError as exc:
@@ -74,6 +76,7 @@ def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
 
 def make_read_step(reader: PlateReader):
     def read_plates(frame: Frame) -> list[PlateRead] | Rejected:
+        pin_thread_state()
         t0 = time.perf_counter()
         try:
             image = frames.decode_image(frame.jpeg)
@@ -138,6 +141,7 @@ class GroupReads(StatefulBatchLogic):
         return [Grouped(leads, closed)] if leads or closed else []
 
     def on_batch(self, reads: list[PlateRead]) -> tuple[list[Grouped], bool]:
+        pin_thread_state()
         t0 = time.perf_counter()
         leads, passes, dropped = [], [], 0
         for read in reads:
@@ -191,6 +195,7 @@ def make_hotlist_join_step(store: HotlistStore) -> Callable[[list[tuple[str, Pla
     """A batch of (pass id, lead read) joined with the hot lists in one Redis round trip."""
 
     def join_hotlists(batch: list[tuple[str, PlateRead]]) -> list[tuple[PlateRead, Match]]:
+        pin_thread_state()
         t0 = time.perf_counter()
         plates = [p for _, r in batch for p in (r.plate, *r.candidates)]
         # while Redis is away this waits (hits are delayed, none dropped); a crash would not help

@@ -15,6 +15,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from alpr import retry
 from alpr.domain.types import Hit, PlateRead
 from alpr.metrics import CLICKHOUSE_BATCH_ROWS, CLICKHOUSE_ERRORS, CLICKHOUSE_ROWS, STAGE_SECONDS
+from alpr.worker_thread import pin_thread_state
 
 X = TypeVar("X")
 
@@ -125,4 +126,5 @@ class ClickHouseSink(FixedPartitionedSink[list[X], None]):
         return ["clickhouse"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Partition[X]:
+        pin_thread_state()  # chDB's client is made on the worker thread
         return _Partition(self.connect(), self.database, self.tables)

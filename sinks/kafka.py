@@ -13,6 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 from alpr.domain.types import Hit
 from alpr.messages.kafka import MESSAGE_MAX_BYTES
 from alpr.metrics import REPLAYS_SKIPPED
+from alpr.worker_thread import pin_thread_state
 
 HIT_SCHEMA = "alpr.hit/1"
 
@@ -192,5 +193,6 @@ class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
         return ["kafka"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OncePartition:
+        pin_thread_state()
         seen = {t: published_ids(self.consumer_config, t, h, self.lookback) for t, h in self.id_headers.items()}
         return _OncePartition(self.producer_config, seen, self.id_headers)
