@@ -32,6 +32,7 @@ from storage_bench import FILL_SQL, PLATE_SPACE, VEHICLES  # noqa: E402
 
 from alpr import config as config_mod  # noqa: E402
 from alpr.dev import stack  # noqa: E402
+from alpr.dev.machine import cpu
 from alpr.dev.stack import free_port  # noqa: E402
 
 PASSWORD = "benchmark-passphrase-not-common-42"
@@ -138,7 +139,8 @@ def main() -> int:
     print(f"{'':30} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for name, r in rows.items():
         print(f"{name:30} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8}")
-    print(json.dumps({"rows": args.rows, "queries": args.queries, **rows}))
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"cpu": cpu(), "rows": args.rows, "queries": args.queries, **rows}))
     return 0
 
 

@@ -28,6 +28,7 @@ from alpr import config as config_mod
 from alpr.access.gate import Access
 from alpr.app import server
 from alpr.dev import stack
+from alpr.dev.machine import cpu
 from alpr.dev.stack import free_port
 from alpr.domain import passwords
 from alpr.domain.types import Box, FrameMeta, Hit, HotlistEntry, Location, PlateRead, hit_id_for, read_id_for
@@ -135,7 +136,8 @@ def main() -> None:
     for r in rows:
         print(f"{r['consoles']:>8} {r['hits']:>5} {r['deliveries']:>9} {r['missing']:>7} {r['p50_ms']:>7} "
               f"{r['p99_ms']:>7} {r['max_ms']:>7}")
-    print(json.dumps({"benchmark": "console", "rows": rows}))
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"benchmark": "console", "cpu": cpu(), "rows": rows}))
 
 
 def a_hit_id(message) -> str:

@@ -29,6 +29,7 @@ from bytewax.testing import TestingSource, run_main
 from alpr import config as config_mod
 from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
+from alpr.dev.machine import cpu
 from alpr.dev.simulator.plates import fill
 from alpr.dev.stack import free_port
 from alpr.domain.types import Box, FrameMeta, Location, NewEntry, PlateRead, read_id_for
@@ -102,7 +103,8 @@ def main() -> int:
     print(f"\n{'reads':28} {out['reads']:>10,}\n{'hot-list entries':28} {out['hotlist_entries']:>10,}")
     print(f"{'passes stored':28} {passes:>10,}\n{'hits':28} {stored_hits:>10,}")
     print(f"{'seconds':28} {out['seconds']:>10}\n{'reads/s, one process':28} {out['reads_per_s']:>10,}")
-    print(json.dumps(out))
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"cpu": cpu(), **out}))
     return 0
 
 

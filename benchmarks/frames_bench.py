@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/frames_bench.py [--frames 80] [--latency-seconds 60]
 
 Starts its own tansu and Redis (``alpr.dev.stack``) under a temporary directory and publishes simulated
-frames from four fixed cameras (four partitions, keyed by camera). Then:
+frames from eight fixed cameras (eight partitions, keyed by camera: Bytewax gives partitions to
+workers by hash, and four put three cameras' frames on one of two processes). Then:
 
 1. Saturation: ``alpr run`` over the backlog with 1 process, then with 2 processes (a Bytewax
    cluster, ``-i/-a``), ONNX Runtime on one thread per process. Frames per second is measured
@@ -14,7 +15,7 @@ frames from four fixed cameras (four partitions, keyed by camera). Then:
    capture time to its hit arriving on the hits topic.
 
 The reader is the configured one (``ALPR_READER__ENGINE=yolo`` or ``ppocr``). Prints a table and
-one JSON line.
+one JSON line, with the flow's own stage times (``alpr_stage_duration_seconds``) during the latency run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -35,12 +37,14 @@ from pathlib import Path
 
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from alpr import config as config_mod
 from alpr import metrics
 from alpr.config import SimulatorConfig
 from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
+from alpr.dev.machine import cpu
 from alpr.dev.simulator.traffic import Simulator
 from alpr.dev.stack import free_port
 from alpr.domain.types import NewEntry
@@ -88,8 +92,35 @@ def saturation(base: dict, tmp: Path, procs: int, total: int) -> float:
     return 0.8 * total / (marks[0.9] - marks[0.1])
 
 
-def latency(base: dict, tmp: Path, sim_cfg: SimulatorConfig, fps_total: float, seconds: float, cfg) -> list[float]:
-    """Capture-to-hit latencies (s) with cameras publishing live at fps_total frames per second."""
+def stage_times(port: int) -> dict[str, dict[str, float]]:
+    """Mean and p99 (ms, from the histogram's buckets) of each stage of the flow on this metrics port."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    hist: dict[str, dict] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("alpr_stage_duration_seconds", "alpr_frame_to_hit_seconds"):
+            continue
+        for s in family.samples:
+            stage = s.labels.get("stage", "frame_to_hit")
+            h = hist.setdefault(stage, {"buckets": []})
+            if s.name.endswith("_bucket"):
+                h["buckets"].append((float(s.labels["le"]), s.value))
+            elif s.name.endswith("_sum"):
+                h["sum"] = s.value
+            elif s.name.endswith("_count"):
+                h["count"] = s.value
+    out = {}
+    for stage, h in hist.items():
+        n = h.get("count", 0)
+        if n:
+            p99 = next(le for le, c in sorted(h["buckets"]) if c >= 0.99 * n)
+            out[stage] = {"mean_ms": round(1000 * h["sum"] / n, 1), "p99_le_ms": round(1000 * p99), "count": int(n)}
+    return out
+
+
+def latency(base: dict, tmp: Path, sim_cfg: SimulatorConfig, fps_total: float, seconds: float, cfg,
+            stages: dict) -> list[float]:
+    """Capture-to-hit latencies (s) with cameras publishing live at fps_total frames per second; the
+    flow's stage times go into ``stages``."""
     sim = Simulator(replace(sim_cfg, seed=sim_cfg.seed + 1))
     frames = [next(iter_) for iter_ in [sim.frames(realtime=False)] for _ in range(int(fps_total * seconds))]
     plates = sorted({p for f in frames for p in f.meta.true_plates or ()})
@@ -141,6 +172,7 @@ def latency(base: dict, tmp: Path, sim_cfg: SimulatorConfig, fps_total: float, s
         time.sleep(10)  # the last frames' hits
         stop.set()
         reader.join()
+        stages.update(stage_times(port))
         return out
     finally:
         consumer.close()
@@ -156,14 +188,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="alpr-frames-bench-") as t:
         tmp = Path(t)
         base = {"ALPR_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-                "ALPR_REDIS__URL": f"redis://127.0.0.1:{free_port()}/0", "ALPR_KAFKA__FRAMES_TOPIC": "frames-backlog"}
+                "ALPR_REDIS__URL": f"redis://127.0.0.1:{free_port()}/0", "ALPR_KAFKA__FRAMES_TOPIC": "frames-backlog",
+                "ALPR_KAFKA__FRAMES_PARTITIONS": "8"}
         # the flows inherit this environment (ALPR_READER__ENGINE and all), so the table shows what they ran
         cfg = config_mod.load(environ={**os.environ, **base, "ALPR_DATA_DIR": str(tmp / "stack")})
         stack.up(cfg)
         base["ALPR_REDIS__URL"] = cfg.redis.url  # with the password stack.up generated, for the flows' own data dirs
         try:
             kafka.ensure_topics(cfg)
-            sim_cfg = SimulatorConfig(fixed_cameras=4, mobile_units=0, seed=11, no_plate_ratio=0.1)
+            sim_cfg = SimulatorConfig(fixed_cameras=8, mobile_units=0, seed=11, no_plate_ratio=0.1)
             sim = Simulator(sim_cfg).frames(realtime=False)
             pub = FramePublisher(cfg)
             for _ in range(args.frames):
@@ -181,7 +214,8 @@ def main() -> int:
             live = {**base, "ALPR_KAFKA__FRAMES_TOPIC": "frames-live"}
             kafka.ensure_topics(config_mod.load(environ={**live, "ALPR_DATA_DIR": str(tmp / "stack")}))
             print(f"latency at {rate:.2f} frames/s for {args.latency_seconds:.0f} s", file=sys.stderr)
-            lat = sorted(latency(live, tmp, sim_cfg, rate, args.latency_seconds, cfg))
+            stages: dict = {}
+            lat = sorted(latency(live, tmp, sim_cfg, rate, args.latency_seconds, cfg, stages))
         finally:
             stack.down(cfg)
 
@@ -197,7 +231,14 @@ def main() -> int:
     print(f"{'scaling (2 / 1)':32} {out['scaling']:>8}")
     print(f"\nframe-to-hit at {out['latency_rate_fps']} frames/s (half of 1-process saturation), {len(lat)} hits")
     print(f"{'p50 / p95 / p99 ms':32} {out['latency_p50_ms']} / {out['latency_p95_ms']} / {out['latency_p99_ms']}")
-    print(json.dumps(out))
+    print(f"\n{'stage (flow histograms)':24} {'mean ms':>8} {'p99 <= ms':>10} {'count':>7}")
+    for stage in ("queued", "decode", "detect", "ocr", "grouping", "hotlist", "sink", "frame_to_hit"):
+        if stage in stages:
+            st = stages[stage]
+            print(f"{stage:24} {st['mean_ms']:>8} {st['p99_le_ms']:>10} {st['count']:>7}")
+    out["stages"] = stages
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"cpu": cpu(), **out}))
     return 0
 
 

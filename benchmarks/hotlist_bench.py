@@ -27,6 +27,7 @@ import redis
 from alpr import config as config_mod
 from alpr.crypto import Keyring, generate_key_file
 from alpr.dev import stack
+from alpr.dev.machine import cpu
 from alpr.dev.simulator.plates import DIGITS, LETTERS, fill
 from alpr.dev.stack import free_port
 from alpr.domain.types import NewEntry
@@ -177,7 +178,8 @@ def main() -> int:
     for row in rows:
         print(f"  {row['lookup']:20} {row['reads']:>7} {row['found']:>7} {row['p50_ms']:>8} {row['p99_ms']:>8} {row['reads_per_s']:>9}")
     print(f"\nBatched as in the flow (100 reads x 3 plates per round trip): {batched:,.0f} reads/s")
-    print(json.dumps(summary))
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"cpu": cpu(), **summary}))
     return 0
 
 

@@ -24,6 +24,7 @@ import time
 from datetime import timedelta
 
 from alpr import config as config_mod
+from alpr.dev.machine import cpu
 from alpr.store import db
 from alpr.store.db import utc
 from alpr.store.search import SearchQuery, search
@@ -173,7 +174,8 @@ def main() -> int:
     for name in kinds:
         a, b = loaded[name], merged[name]
         print(f"{name:28} {a['p50_ms']:>9} {a['p95_ms']:>8} {a['avg_results']:>7} {b['p50_ms']:>9} {b['p95_ms']:>8}")
-    print(json.dumps(out))
+    print(f"cpu: {cpu()}")
+    print(json.dumps({"cpu": cpu(), **out}))
     return 0
 
 

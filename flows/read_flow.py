@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import timedelta
 
 import bytewax.operators as op
 import cv2
+import numpy as np
 import redis
 from bytewax.dataflow import Dataflow, Stream
 from prometheus_client import start_http_server
 
 from alpr import config as config_mod
 from alpr import retry
-from alpr.config import Config
+from alpr.config import Config, SimulatorConfig
+from alpr.dev.simulator.traffic import Simulator
 from alpr.domain.hits import hit_key, suppress_repeats
 from alpr.domain.types import Hit, PlateRead
 from alpr.hotlists.store import HotlistStore
@@ -49,6 +52,7 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     log.info("reader %s, recognizers %s, on %s in %s", reader.detector_name, reader.ocr_name, reader.runtime,
              reader.precision)
     store = HotlistStore(redis.Redis.from_url(cfg.redis.url))
+    warm_up(reader, store)
     brokers = cfg.kafka.bootstrap_servers.split(",")
     kcfg = cfg.kafka.client_config()
     kcfg.pop("bootstrap.servers")
@@ -77,6 +81,21 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
     return flow
 
 
+def warm_up(reader: PlateReader, store: HotlistStore) -> None:
+    """Run every model path and the hot-list script once before the first frame: first calls pay for
+    lazy set-up (OpenVINO's first inference of each shape, Redis loading the script), which made the
+    first hits after a start take 2 s."""
+    t0 = time.perf_counter()
+    scene = next(Simulator(SimulatorConfig(fixed_cameras=1, mobile_units=0, no_plate_ratio=0.0)).frames(realtime=False))
+    reader.read(scene.image)  # the plate detector and the recognizers
+    reader.read(np.zeros_like(scene.image))  # no plate: the whole-frame text detector too
+    try:
+        store.match(["WARMUP0"])
+    except redis.RedisError as exc:  # the join waits for Redis itself; nothing to warm yet
+        log.warning("hot lists not warmed: %s", exc)
+    log.info("models and hot-list script warmed in %.2f s", time.perf_counter() - t0)
+
+
 def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Stream[Hit]:
     """Everything after OCR: passes to ClickHouse when they close; every read at once through the
     hot-list join and first-hit-per-pass; returns the hits (also stored in ClickHouse)."""
@@ -89,8 +108,7 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     batched = op.collect("batch_passes", op.key_on("one_key", passes, lambda _: "passes"),
                          timeout=timedelta(milliseconds=500), max_size=1000)
     leads = op.flat_map("leads", grouped, lambda g: g.leads)
-    connect = lambda: db.connect(cfg)  # noqa: E731 - the sink partition opens its own client
-    op.output("passes_to_clickhouse", batched, ClickHouseSink(connect, cfg.clickhouse.database, [IMAGES, READS]))
+    op.output("passes_to_clickhouse", batched, ClickHouseSink(db.connect(cfg), cfg.clickhouse.database, [IMAGES, READS]))
 
     matches = op.flat_map_batch("hotlist_join", leads, steps.make_hotlist_join_step(store))
     keyed = op.key_on("by_hit_key", matches, lambda m: hit_key(*m))
@@ -101,7 +119,7 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     # stored in batches like passes; publishing to dispatch (the caller) does not wait for this
     stored = op.collect("batch_hits", op.key_on("one_hit_key", hits, lambda h: "hits"),
                         timeout=timedelta(milliseconds=500), max_size=1000)
-    op.output("hits_to_clickhouse", stored, ClickHouseSink(connect, cfg.clickhouse.database, [HITS]))
+    op.output("hits_to_clickhouse", stored, ClickHouseSink(db.connect(cfg), cfg.clickhouse.database, [HITS]))
     return hits
 
 

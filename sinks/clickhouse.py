@@ -117,8 +117,8 @@ class ClickHouseSink(FixedPartitionedSink[list[X], None]):
     rows with the same id, so a replay after a crash changes nothing.
     """
 
-    def __init__(self, connect: Callable[[], Client], database: str, tables: Sequence[Table[X]]):
-        self.connect = connect
+    def __init__(self, client: Client, database: str, tables: Sequence[Table[X]]):
+        self.client = client  # made before the flow runs: connecting at the first batch held up the hits
         self.database = database
         self.tables = tables
 
@@ -126,5 +126,5 @@ class ClickHouseSink(FixedPartitionedSink[list[X], None]):
         return ["clickhouse"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Partition[X]:
-        pin_thread_state()  # chDB's client is made on the worker thread
-        return _Partition(self.connect(), self.database, self.tables)
+        pin_thread_state()
+        return _Partition(self.client, self.database, self.tables)

@@ -129,8 +129,8 @@ class _OncePartition(StatefulSinkPartition[KafkaSinkMessage, None]):
     """Hands messages to the producer without waiting; waits for every acknowledgement before the
     epoch's snapshot, so nothing the snapshot counts as sent is unacknowledged."""
 
-    def __init__(self, producer_config: dict, seen: dict[str, set[bytes]], id_headers: dict[str, str]):
-        self.producer = Producer(producer_config)
+    def __init__(self, producer: Producer, seen: dict[str, set[bytes]], id_headers: dict[str, str]):
+        self.producer = producer
         self.seen = seen
         self.id_headers = id_headers
         self.failed: list[str] = []
@@ -175,7 +175,7 @@ class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
     """Kafka output that publishes each message once across crashes and replays.
 
     Bytewax resumes from its last snapshot and replays what came after it, so a restarted flow
-    produces some messages again. At start this sink reads the recent messages of each topic and
+    produces some messages again. When it is made, before the flow runs, this sink reads the recent messages of each topic and
     remembers their ids (``hit_id`` for hits, ``dlq_source`` for dead letters); it then skips any
     message whose id is already there. Every message is acknowledged before the next snapshot, so
     nothing acknowledged is lost and nothing is sent twice. Takes ``(key, message)`` pairs; one
@@ -184,15 +184,18 @@ class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
 
     def __init__(self, producer_config: dict, consumer_config: dict, id_headers: dict[str, str],
                  lookback: timedelta = timedelta(hours=1)):
-        self.producer_config = producer_config
-        self.consumer_config = consumer_config
         self.id_headers = id_headers
-        self.lookback = lookback
+        # Done here, before the flow consumes, not when Bytewax builds the partition at the first hit:
+        # reading what was sent took a second and the producer's first connection and topic lookup
+        # half a second, which the first hits after a start waited for.
+        self.seen = {t: published_ids(consumer_config, t, h, lookback) for t, h in id_headers.items()}
+        self.producer = Producer(producer_config)
+        for topic in id_headers:
+            self.producer.list_topics(topic, timeout=10)
 
     def list_parts(self) -> list[str]:
         return ["kafka"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _OncePartition:
         pin_thread_state()
-        seen = {t: published_ids(self.consumer_config, t, h, self.lookback) for t, h in self.id_headers.items()}
-        return _OncePartition(self.producer_config, seen, self.id_headers)
+        return _OncePartition(self.producer, self.seen, self.id_headers)

@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from alpr import __version__
 from alpr.domain.plates import normalize
+from alpr.domain.types import FoundRead
 from alpr.store import read_export, search
 from alpr.store.db import utc
 from alpr.store.retention import EXPIRING
