@@ -53,6 +53,8 @@ from alpr.messages import kafka
 from alpr.messages.frames import encode_jpeg
 from alpr.messages.publish import FramePublisher
 
+TARGETS = {"scaling": ">= 1.7", "latency_p99_ms": "<= 500"}  # issue 24
+
 
 def frames_done(port: int) -> float:
     return (metrics.flow_counters(port) or {}).get("alpr_frames_total", 0.0)
@@ -184,6 +186,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--latency-seconds", type=float, default=60)
     ap.add_argument("--rate", type=float, help="only measure latency, at this many frames/s")
+    ap.add_argument("--before", type=Path, help="an earlier run's output (its last line, the JSON), for the table")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="alpr-frames-bench-") as t:
         tmp = Path(t)
@@ -226,11 +229,14 @@ def main() -> int:
            "scaling": round(two / one, 2), "latency_rate_fps": round(rate, 2), "hits": len(lat),
            "latency_p50_ms": q(0.5), "latency_p95_ms": q(0.95), "latency_p99_ms": q(0.99),
            "latency_mean_ms": round(statistics.mean(lat) * 1000) if lat else None}
-    print(f"\n{'reader (reader.engine)':32} {out['reader']:>8}")
-    print(f"{'frames/s, 1 process':32} {out['fps_1_process']:>8}\n{'frames/s, 2 processes':32} {out['fps_2_processes']:>8}")
-    print(f"{'scaling (2 / 1)':32} {out['scaling']:>8}")
-    print(f"\nframe-to-hit at {out['latency_rate_fps']} frames/s (half of 1-process saturation), {len(lat)} hits")
-    print(f"{'p50 / p95 / p99 ms':32} {out['latency_p50_ms']} / {out['latency_p95_ms']} / {out['latency_p99_ms']}")
+    before = json.loads(args.before.read_text().strip().splitlines()[-1]) if args.before else {}
+    print(f"\nreader {out['reader']}; frame-to-hit at {out['latency_rate_fps']} frames/s (half of 1-process "
+          f"saturation), {len(lat)} hits")
+    print(f"{'':24} {'before':>8} {'now':>8} {'target':>8}")
+    for key, label in (("fps_1_process", "frames/s, 1 process"), ("fps_2_processes", "frames/s, 2 processes"),
+                       ("scaling", "scaling (2 / 1)"), ("latency_p50_ms", "frame-to-hit p50 ms"),
+                       ("latency_p95_ms", "frame-to-hit p95 ms"), ("latency_p99_ms", "frame-to-hit p99 ms")):
+        print(f"{label:24} {str(before.get(key, '')):>8} {str(out[key]):>8} {TARGETS.get(key, ''):>8}")
     print(f"\n{'stage (flow histograms)':24} {'mean ms':>8} {'p99 <= ms':>10} {'count':>7}")
     for stage in ("queued", "decode", "detect", "ocr", "grouping", "hotlist", "sink", "frame_to_hit"):
         if stage in stages:
