@@ -207,7 +207,7 @@ def main() -> int:
                 pub.publish(f.meta, encode_jpeg(f.image))
             pub.flush()
             if args.rate:
-                one, two, rate = args.rate * 2, args.rate * 2, args.rate  # latency only, at the given rate
+                one, two, rate = None, None, args.rate  # latency only, at the given rate: no saturation measured
             else:
                 print(f"published {args.frames} frames; saturating 1 process", file=sys.stderr)
                 one = saturation(base, tmp, 1, args.frames)
@@ -225,8 +225,8 @@ def main() -> int:
     def q(p: float) -> float | None:
         return round(lat[min(len(lat) - 1, round(p * (len(lat) - 1)))] * 1000) if lat else None
 
-    out = {"reader": cfg.reader.engine, "frames": args.frames, "fps_1_process": round(one, 2), "fps_2_processes": round(two, 2),
-           "scaling": round(two / one, 2), "latency_rate_fps": round(rate, 2), "hits": len(lat),
+    out = {"reader": cfg.reader.engine, "frames": args.frames, "fps_1_process": one and round(one, 2),
+           "fps_2_processes": two and round(two, 2), "scaling": one and two and round(two / one, 2), "latency_rate_fps": round(rate, 2), "hits": len(lat),
            "latency_p50_ms": q(0.5), "latency_p95_ms": q(0.95), "latency_p99_ms": q(0.99),
            "latency_mean_ms": round(statistics.mean(lat) * 1000) if lat else None}
     before = json.loads(args.before.read_text().strip().splitlines()[-1]) if args.before else {}
@@ -236,7 +236,8 @@ def main() -> int:
     for key, label in (("fps_1_process", "frames/s, 1 process"), ("fps_2_processes", "frames/s, 2 processes"),
                        ("scaling", "scaling (2 / 1)"), ("latency_p50_ms", "frame-to-hit p50 ms"),
                        ("latency_p95_ms", "frame-to-hit p95 ms"), ("latency_p99_ms", "frame-to-hit p99 ms")):
-        print(f"{label:24} {str(before.get(key, '')):>8} {str(out[key]):>8} {TARGETS.get(key, ''):>8}")
+        shown = ["-" if v is None else str(v) for v in (before.get(key), out[key])]
+        print(f"{label:24} {shown[0]:>8} {shown[1]:>8} {TARGETS.get(key, ''):>8}")
     print(f"\n{'stage (flow histograms)':24} {'mean ms':>8} {'p99 <= ms':>10} {'count':>7}")
     for stage in ("queued", "decode", "detect", "ocr", "grouping", "hotlist", "sink", "frame_to_hit"):
         if stage in stages:
