@@ -4,10 +4,11 @@ On one core the plate detector takes about 13 ms a 720p frame and PP-OCR's text 
 whole frame about 95 ms (bfloat16 on Intel AMX cores; 25 and 160 ms in float32, 160 and 520 ms on
 AMD EPYC); together they find more plates than either. A frame where the fast reader reads some
 plate at least ``accept`` confident is done. Where it found plates but read them all weakly, PP-OCR
-reads again a window around each (``window``: on the training-share scenes the text detector found
-the same lines there as over the whole frame, at about a quarter of the cost; a window of three
-plates each way alone was too small for it); where it found none, PP-OCR reads the whole frame. The
-two sets of plates are merged. Both share one set of recognizers.
+reads again a window around each (``window``: three plate widths and heights each way, at least 0.35
+of the frame's; a window of three plates alone was too small for the text detector), and there only
+the text lines that reach into the weak plate's box, doubled: the window's other text is signs and
+stickers. Where it found none, PP-OCR reads the whole frame. The two sets of plates are merged. Both
+share one set of recognizers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from detectors.base import PlateText, ReaderResult
 from detectors.yolo import YoloPPOCRReader
 
 WINDOW = 3.0  # the window PP-OCR rereads around a weak plate, in plate widths and heights
-MIN_WINDOW = 0.5  # and at least this share of the frame's width and height
+MIN_WINDOW = 0.35  # and at least this share of the frame's width and height
+FOCUS = 2.0  # the lines read again in that window reach into the weak plate's box grown this much
 
 
 class CascadeReader:
@@ -40,10 +42,13 @@ class CascadeReader:
         if any(p.confidence >= self.accept for p in first.plates):
             return first
         h, w = image.shape[:2]
-        windows = [window(p.box, w, h) for p in first.plates] or [Box(0, 0, w, h)]
+        # around a weak plate only the lines that reach into it are read again (doubled, for a box
+        # the detector placed loosely): the window's other text is signs and stickers
+        looks = [(window(p.box, w, h), grown(p.box, FOCUS)) for p in first.plates] or [(Box(0, 0, w, h), None)]
         timings, plates = dict(first.timings_ms), list(first.plates)
-        for win in windows:
-            second = self.thorough.read(image[win.y:win.y + win.h, win.x:win.x + win.w])
+        for win, focus in looks:
+            near = Box(focus.x - win.x, focus.y - win.y, focus.w, focus.h) if focus else None
+            second = self.thorough.read(image[win.y:win.y + win.h, win.x:win.x + win.w], focus=near)
             for stage, ms in second.timings_ms.items():
                 timings[stage] = timings.get(stage, 0.0) + ms
             plates = merge(plates, [shifted(p, win.x, win.y) for p in second.plates])
@@ -60,6 +65,12 @@ def window(box: Box, width: int, height: int, size: float = WINDOW, least: float
     x0 = int(min(max(0, box.x + box.w / 2 - w / 2), max(0, width - w)))
     y0 = int(min(max(0, box.y + box.h / 2 - h / 2), max(0, height - h)))
     return Box(x0, y0, min(width, int(np.ceil(x0 + w))) - x0, min(height, int(np.ceil(y0 + h))) - y0)
+
+
+def grown(box: Box, factor: float) -> Box:
+    """The box ``factor`` times as wide and high around its centre (it may leave the frame)."""
+    w, h = box.w * factor, box.h * factor
+    return Box(int(box.x + box.w / 2 - w / 2), int(box.y + box.h / 2 - h / 2), int(w), int(h))
 
 
 def shifted(plate: PlateText, dx: int, dy: int) -> PlateText:

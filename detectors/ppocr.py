@@ -147,6 +147,13 @@ def _inside_quad(quad: np.ndarray, outline: np.ndarray) -> bool:
     return x0 <= cx <= x1 and y0 <= cy <= y1
 
 
+def _touches(quad: np.ndarray, box: Box) -> bool:
+    """Whether a text line's extent overlaps the box."""
+    x0, y0 = quad.min(0)
+    x1, y1 = quad.max(0)
+    return x0 < box.x + box.w and x1 > box.x and y0 < box.y + box.h and y1 > box.y
+
+
 def _inside(small: Box, big: Box) -> bool:
     ix = max(0, min(small.x + small.w, big.x + big.w) - max(small.x, big.x))
     iy = max(0, min(small.y + small.h, big.y + big.h) - max(small.y, big.y))
@@ -292,10 +299,11 @@ class PPOCRReader:
                 out.setdefault(plate, conf)
         return list(out.items())
 
-    def read(self, image: np.ndarray) -> ReaderResult:
+    def read(self, image: np.ndarray, focus: Box | None = None) -> ReaderResult:
+        """Every plate in the image; with ``focus``, only text lines that reach into that box are read."""
         t0 = time.perf_counter()
         detected, scores = self._detect(image)
-        shaped = [i for i, q in enumerate(detected) if line_shape_ok(q)]
+        shaped = [i for i, q in enumerate(detected) if line_shape_ok(q) and (focus is None or _touches(q, focus))]
         lines, line_scores = [detected[i] for i in shaped], [float(scores[i]) for i in shaped]
         joined = [q for q in joined_fragments(lines) if line_shape_ok(q)]
         t1 = time.perf_counter()

@@ -1,9 +1,12 @@
 """The cascade's pure parts: the window PP-OCR rereads, and merging the fast reader's plates with
 PP-OCR's (one reading per place, the more confident)."""
 
+import numpy as np
+
 from alpr.domain.types import Box
 from detectors.base import PlateText
-from detectors.cascade import merge, shifted, window
+from detectors.cascade import grown, merge, shifted, window
+from detectors.ppocr import _touches
 
 
 def plate(text: str, x: int, confidence: float) -> PlateText:
@@ -22,12 +25,18 @@ def test_merging_with_nothing_keeps_everything():
     assert merge(reads, []) == reads and merge([], reads) == reads
 
 
-def test_the_reread_window_is_three_plates_each_way_and_at_least_half_the_frame():
-    assert window(Box(600, 300, 100, 50), 1280, 720) == Box(330, 145, 640, 360)  # half the frame, centred
+def test_the_reread_window_is_three_plates_each_way_and_at_least_a_third_of_the_frame():
+    assert window(Box(600, 300, 100, 50), 1280, 720) == Box(426, 199, 448, 252)  # 0.35 of the frame, centred
     assert window(Box(400, 300, 300, 150), 1280, 720) == Box(100, 150, 900, 450)  # three plates each way
     # At an edge it shifts inside the frame, keeping its size; a small frame is read whole.
-    assert window(Box(1200, 680, 80, 40), 1280, 720) == Box(640, 360, 640, 360)
+    assert window(Box(1200, 680, 80, 40), 1280, 720) == Box(832, 468, 448, 252)
     assert window(Box(10, 10, 80, 40), 200, 100) == Box(0, 0, 200, 100)
+
+
+def test_the_lines_read_again_reach_into_the_weak_plate_grown():
+    assert grown(Box(600, 300, 100, 50), 2.0) == Box(550, 275, 200, 100)
+    assert _touches(np.array([[700, 360], [800, 360], [800, 380], [700, 380]], np.float32), Box(550, 275, 200, 100))
+    assert not _touches(np.array([[760, 300], [900, 300], [900, 320], [760, 320]], np.float32), Box(550, 275, 200, 100))
 
 
 def test_plates_read_in_a_window_are_moved_into_frame_pixels():
