@@ -65,7 +65,9 @@ class OpenVinoModel:
         info = model.get_rt_info()
         self.metadata = {k: v.astype(str) for k, v in info["framework"].items()} if "framework" in info else {}
         self.input_shape, self.output_shape = _shape(model.input(0)), _shape(model.output(0))
-        settings = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        # No pinning: OpenVINO pins each process's inference threads from the first core on, so every
+        # process of a machine ran its models on the same core (two processes read as fast as one).
+        settings = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
         if precision:
             settings["INFERENCE_PRECISION_HINT"] = precision
         self.compiled = core.compile_model(model, "CPU", settings)
