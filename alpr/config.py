@@ -152,7 +152,7 @@ class FlowConfig:
     recovery_dir: str = ""  # default: <data_dir>/recovery; "off" runs without recovery
     snapshot_interval_s: int = 5  # whole seconds (Bytewax)
     # Frames taken from each Kafka partition at a time. 1: a frame's hit never waits for the frames
-    # read after it in the same batch (4 added up to three frames' reading to the tail latency).
+    # read after it in the same batch.
     source_batch_size: int = 1
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464

@@ -83,8 +83,8 @@ def build(cfg: Config, *, tail: bool = True, reader: PlateReader | None = None) 
 
 def warm_up(reader: PlateReader, store: HotlistStore) -> None:
     """Run every model path and the hot-list script once before the first frame: first calls pay for
-    lazy set-up (OpenVINO's first inference of each shape, Redis loading the script), which made the
-    first hits after a start take 2 s."""
+    lazy set-up (OpenVINO's first inference of each shape, Redis loading the script), and the first
+    hits after a start would wait for it."""
     t0 = time.perf_counter()
     scene = next(Simulator(SimulatorConfig(fixed_cameras=1, mobile_units=0, no_plate_ratio=0.0)).frames(realtime=False))
     reader.read(scene.image)  # the plate detector and the recognizers

@@ -118,7 +118,7 @@ class ClickHouseSink(FixedPartitionedSink[list[X], None]):
     """
 
     def __init__(self, client: Client, database: str, tables: Sequence[Table[X]]):
-        self.client = client  # made before the flow runs: connecting at the first batch held up the hits
+        self.client = client  # made with the flow, so no first batch waits for a connection
         self.database = database
         self.tables = tables
 

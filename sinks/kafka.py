@@ -175,8 +175,8 @@ class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
     """Kafka output that publishes each message once across crashes and replays.
 
     Bytewax resumes from its last snapshot and replays what came after it, so a restarted flow
-    produces some messages again. When it is made, before the flow runs, this sink reads the recent messages of each topic and
-    remembers their ids (``hit_id`` for hits, ``dlq_source`` for dead letters); it then skips any
+    produces some messages again. When it is made, before the flow runs, this sink reads the recent
+    messages of each topic and remembers their ids (``hit_id`` for hits, ``dlq_source`` for dead letters); it then skips any
     message whose id is already there. Every message is acknowledged before the next snapshot, so
     nothing acknowledged is lost and nothing is sent twice. Takes ``(key, message)`` pairs; one
     partition, as hits and dead letters are few.
@@ -185,9 +185,8 @@ class ExactlyOnceKafkaSink(FixedPartitionedSink[KafkaSinkMessage, None]):
     def __init__(self, producer_config: dict, consumer_config: dict, id_headers: dict[str, str],
                  lookback: timedelta = timedelta(hours=1)):
         self.id_headers = id_headers
-        # Done here, before the flow consumes, not when Bytewax builds the partition at the first hit:
-        # reading what was sent took a second and the producer's first connection and topic lookup
-        # half a second, which the first hits after a start waited for.
+        # Done here, before the flow consumes, not when Bytewax builds the partition at the first hit,
+        # which would wait the second this takes.
         self.seen = {t: published_ids(consumer_config, t, h, lookback) for t, h in id_headers.items()}
         self.producer = Producer(producer_config)
         for topic in id_headers:

@@ -161,8 +161,8 @@ class CheckedKafkaSource(KafkaSource):
             "bootstrap.servers": ",".join(self._brokers),
             "enable.partition.eof": str(not self._tail),
             "statistics.interval.ms": 1000,
-            # a fetch at the end of the log returns within 20 ms: a broker that holds it for the default
-            # 500 ms (tansu does) added up to half a second to a frame's wait (frame-to-hit halved)
+            # a fetch at the end of the log returns within 20 ms: a broker may hold it for the default
+            # 500 ms (tansu does), and a frame arriving meanwhile would wait that long
             "fetch.wait.max.ms": 20,
             **self._add_config,
         }
