@@ -33,6 +33,7 @@ from detectors.registry import READERS, make_reader
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "openalpr-benchmarks" / "endtoend" / "us"
 STAGES = ("decode", "detect", "crop", "ocr", "total")
+TARGET = "<= 50 / <= 120"  # the default reader on real frames (issue 24)
 
 
 def frames(n: int, real: Path | None) -> dict[str, list[bytes]]:
@@ -51,7 +52,9 @@ def main() -> int:
     ap.add_argument("--readers", nargs="*", help="only these rows, by name (e.g. cascade \"ppocr, v4 only\")")
     ap.add_argument("--real", type=Path, default=REAL, help="folder of real scenes (*.jpg)")
     ap.add_argument("--simulated-only", action="store_true", help="run without the real scenes")
+    ap.add_argument("--before", type=Path, help="an earlier run's output (its last line, the JSON), for the table")
     args = ap.parse_args()
+    machine = cpu()  # before this process is pinned to one core
     real = None if args.simulated_only else args.real
     if real is not None and not any(real.glob("*.jpg")):
         print(f"error: no real scenes (*.jpg) in {real}: pass --real DIR, or --simulated-only", file=sys.stderr)
@@ -81,12 +84,21 @@ def main() -> int:
             rows.append({"reader": name, "frames": label, "n": len(jpegs), "precision": reader.precision,
                          **{f"{s}_ms_p50": round(percentile(v, 0.5), 1) for s, v in times.items()},
                          **{f"{s}_ms_p95": round(percentile(v, 0.95), 1) for s, v in times.items()}})
-    print(f"\nPer 1280x720 frame, one core of {cpu()}, one inference thread (median / p95 ms):")
+    print(f"\nPer 1280x720 frame, one core of {machine}, one inference thread (median / p95 ms):")
     print(f"  {'reader':20} {'precision':9} {'frames':18} " + " ".join(f"{s:>13}" for s in STAGES))
     for r in rows:
         print(f"  {r['reader']:20} {r['precision']:9} {r['frames']:18} " + " ".join(
             f"{r[f'{s}_ms_p50']:>6} / {r[f'{s}_ms_p95']:<5}" for s in STAGES))
-    print(json.dumps({"cpu": cpu(), "rows": rows}))
+    if args.before:
+        before = {(r["reader"], r["frames"]): r for r in json.loads(args.before.read_text().strip().splitlines()[-1])["rows"]}
+        print(f"\n  {'total ms, median / p95':40} {'before':>15} {'now':>15} {'target':>15}")
+        for r in rows:
+            b = before.get((r["reader"], r["frames"]))
+            was = f"{b['total_ms_p50']} / {b['total_ms_p95']}" if b else "-"
+            target = TARGET if (r["reader"], r["frames"]) == ("cascade", "real endtoend/us") else ""
+            now = f"{r['total_ms_p50']} / {r['total_ms_p95']}"
+            print(f"  {r['reader'] + ', ' + r['frames']:40} {was:>15} {now:>15} {target:>15}")
+    print(json.dumps({"cpu": machine, "rows": rows}))
     return 0
 
 
