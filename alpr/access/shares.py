@@ -21,6 +21,7 @@ from alpr.store.evidence import Package
 from alpr.store.shares import ShareStore
 
 NO_REQUEST = "no share request"
+CLAIM_S = 600  # how long one export may hold a request it is fulfilling
 
 
 def _terms(req: ShareRequest) -> dict:
@@ -38,6 +39,7 @@ class ShareDesk:
         self.access = access
         self.policy = policy
         self.store = ShareStore(access.client, database)
+        self.claims = f"alpr:{database}:share-fulfilling:"
 
     def add(self, who: Caller, req: ShareRequest, letter: tuple[str, bytes] | None) -> ShareRequest:
         """Record a written request as received; AccessDenied (after recording it as refused) when the
@@ -83,7 +85,8 @@ class ShareDesk:
 
     def fulfil(self, who: Caller, request_id: str) -> tuple[ShareRequest, Package]:
         """The package of an approved request, audited under the request's case with the plates sent.
-        Nothing is written: save the package, then ``record_fulfilment``."""
+        Nothing is written: save the package, then ``record_fulfilment`` (or ``release`` if saving
+        fails). The request is claimed meanwhile, so two people fulfilling it at once make one package."""
         req = self.store.get(request_id)
         who = replace(who, case_id=req.case_number) if req else who
         terms = _terms(req) if req else {"request": request_id}
@@ -92,12 +95,24 @@ class ShareDesk:
             why = sharing.fulfil_refusal(req) or sharing.refusal(req, shares.rules(self.policy), req.decided_at)
             if why:
                 raise self.access.refuse(grant, who, str(why))
-            pkg = self.store.fulfil(req, grant.user.username)
+            if not self.access.redis.set(self.claims + request_id, grant.user.username, nx=True, ex=CLAIM_S):
+                raise self.access.refuse(grant, who, f"request {request_id} is being fulfilled by another export now")
+            try:
+                pkg = self.store.fulfil(req, grant.user.username)
+            except BaseException:
+                self.release(req)
+                raise
             grant.rows = pkg.reads
         return req, pkg
 
     def record_fulfilment(self, req: ShareRequest, pkg: Package) -> ShareRequest:
-        return self.store.record_fulfilment(req, pkg)
+        done = self.store.record_fulfilment(req, pkg)
+        self.release(req)
+        return done
+
+    def release(self, req: ShareRequest) -> None:
+        """Give up the claim ``fulfil`` took (the package could not be saved)."""
+        self.access.redis.delete(self.claims + req.request_id)
 
     def find(self, who: Caller, status: str = "", since: datetime | None = None,
              until: datetime | None = None) -> list[ShareRequest]:

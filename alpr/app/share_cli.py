@@ -59,7 +59,11 @@ def cmd_request(cfg: Config, args: argparse.Namespace) -> int:
         say(f"{req.request_id}: {req.status} by {req.decided_by}")
     elif args.action == "fulfil":
         req, pkg = d.fulfil(me, args.request_id)
-        receipt = evidence.save(d.store.client, cfg.clickhouse.database, pkg, Path(args.out))  # once audited
+        try:
+            receipt = evidence.save(d.store.client, cfg.clickhouse.database, pkg, Path(args.out))  # once audited
+        except BaseException:
+            d.release(req)
+            raise
         d.record_fulfilment(req, pkg)
         print(f"{req.request_id}: {receipt.reads} reads, {receipt.files} files written to {receipt.path} for "
               f"{req.agency_name} ({req.agency_ori})\nexport id {receipt.export_id}\n"

@@ -119,7 +119,11 @@ def add_share_routes(app: FastAPI, desk: ShareDesk, caller: Callable[..., Caller
     def fulfil(who: CallerDep, request_id: Annotated[str, REQUEST_ID]) -> Response:
         """The package of an approved request (analysts, approvers; a purpose): exactly what was approved."""
         req, pkg = desk.fulfil(who, request_id)
-        evidence.record(desk.store.client, desk.store.db, pkg)  # only once the access is on the log
+        try:
+            evidence.record(desk.store.client, desk.store.db, pkg)  # only once the access is on the log
+        except BaseException:
+            desk.release(req)
+            raise
         desk.record_fulfilment(req, pkg)
         return Response(pkg.to_zip(), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{request_id}.zip"',

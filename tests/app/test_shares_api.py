@@ -10,7 +10,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from alpr.access.gate import Access
+from alpr.access.gate import Access, AccessDenied, Caller
+from alpr.access.shares import ShareDesk
 from alpr.app.api import create_app
 from alpr.domain import passwords
 from alpr.store import db
@@ -66,6 +67,14 @@ def test_a_request_over_http_from_receipt_to_package(cfg):
     assert call("GET", f"/v1/shares/{sr}/letter", "aa.http").content.startswith(b"From: rlane")
     assert call("POST", f"/v1/shares/{sr}/deny", "lt.http", json={"note": ""}).status_code == 403
     assert call("POST", f"/v1/shares/{sr}/approve", "lt.http", json={"note": "verified by phone"}).status_code == 200
+
+    # two exports of one request at once: the second is refused while the first holds it
+    desk = ShareDesk(access, cfg.policy, cfg.clickhouse.database)
+    who = Caller(tokens["ana.http"], "127.0.0.1", purpose=PURPOSE)
+    req, _ = desk.fulfil(who, sr)
+    with pytest.raises(AccessDenied, match="being fulfilled by another export"):
+        desk.fulfil(who, sr)
+    desk.release(req)  # the first one could not save its package
 
     pkg = call("POST", f"/v1/shares/{sr}/fulfil", "ana.http", params={"purpose": PURPOSE})
     assert pkg.status_code == 200 and pkg.headers["content-type"] == "application/zip"
