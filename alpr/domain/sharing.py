@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from alpr.domain.dates import add_years
+
 PENDING, APPROVED, DENIED, REFUSED, FULFILLED = "pending", "approved", "denied", "refused", "fulfilled"
 STATUSES = (PENDING, APPROVED, DENIED, REFUSED, FULFILLED)
 
@@ -159,13 +161,6 @@ def check_fields(req: ShareRequest) -> ShareRequest:
                    agency_name=req.agency_name.strip(), case_number=req.case_number.strip(), reason=req.reason.strip())
 
 
-def _years_before(t: datetime, years: int) -> datetime:
-    try:
-        return t.replace(year=t.year - years)
-    except ValueError:  # 29 February
-        return t.replace(year=t.year - years, day=28)
-
-
 def refusal(req: ShareRequest, rules: Rules, now: datetime) -> Refusal | None:
     """Why the policy forbids this share; None when it may go to an approver. The first rule broken
     is the one reported (the transparency report counts one reason per request)."""
@@ -190,7 +185,7 @@ def refusal(req: ShareRequest, rules: Rules, now: datetime) -> Refusal | None:
                                      "is not shared")
     if req.since >= req.until or req.until > now + timedelta(minutes=5):
         return Refusal("bad_window", "the time window must end after it starts and not in the future")
-    oldest = _years_before(now, rules.retention_years)
+    oldest = add_years(now, -rules.retention_years)
     if req.since < oldest:
         return Refusal("beyond_retention", f"asks for reads from {req.since:%Y-%m-%d}, before the "
                                            f"{rules.retention_years}-year retention window ({oldest:%Y-%m-%d})")
@@ -257,4 +252,4 @@ def transparency(requests: list[ShareRequest], since: datetime, until: datetime)
 
 def purgeable(req: ShareRequest, now: datetime, years: int) -> bool:
     """The file keeps a request ``years`` after its last activity; a request still open is kept."""
-    return req.status not in (PENDING, APPROVED) and req.last_activity() < _years_before(now, years)
+    return req.status not in (PENDING, APPROVED) and req.last_activity() < add_years(now, -years)

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from clickhouse_connect.driver.client import Client
 
+from alpr.domain.dates import add_years
 from alpr.store.db import utc
 
 # Tables whose rows expire with their read; each has read_id, captured_at and hold.
@@ -21,10 +22,7 @@ SYNC = {"mutations_sync": 2, "allow_nondeterministic_mutations": 1}
 
 def cutoff(now: datetime, years: int) -> datetime:
     """Reads captured before this instant are past retention (29 February counts back to the 28th)."""
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
+    return add_years(now, -years)
 
 
 @dataclass(frozen=True)

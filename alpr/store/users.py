@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from clickhouse_connect.driver.client import Client
 
 from alpr.config import PolicyConfig
+from alpr.domain.dates import add_years
 from alpr.domain.roles import ADMIN, APPROVER, CONTRACTOR, ROLES
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
@@ -134,13 +135,6 @@ def apply_change(user: User, change: str, policy: PolicyConfig, *, role: str = "
     raise UserError(f"unknown change {change!r} (changes: {', '.join(CHANGES)})")
 
 
-def years_ahead(today: date, years: int) -> date:
-    try:
-        return today.replace(year=today.year + years)
-    except ValueError:  # 29 February
-        return today.replace(year=today.year + years, day=28)
-
-
 def dates_refusal(before: User | None, after: User, today: date, policy: PolicyConfig) -> str | None:
     """Why the dates recorded for ``after`` go beyond the policy: events in the future, or a certification
     running longer than ``policy.certification_max_years``. Only changed dates are checked."""
@@ -153,7 +147,7 @@ def dates_refusal(before: User | None, after: User, today: date, policy: PolicyC
         if value and value > today:
             return f"{label} may not be in the future ({value})"
     until = changed("certified_until")
-    limit = years_ahead(today, policy.certification_max_years)
+    limit = add_years(today, policy.certification_max_years)
     if until and until > limit:
         return (f"a CLETS certification runs at most {policy.certification_max_years} years: "
                 f"expiry {until} is after {limit}")

@@ -7,8 +7,9 @@ import pytest
 
 from alpr.app.api import forwarded_client, trusted_networks
 from alpr.config import PolicyConfig
+from alpr.domain.dates import add_years
 from alpr.domain.roles import purpose_refusal, refusal
-from alpr.store.users import User, apply_change, break_glass_refusal, change_refusal, dates_refusal, years_ahead
+from alpr.store.users import User, apply_change, break_glass_refusal, change_refusal, dates_refusal
 
 TODAY = date(2026, 12, 3)
 POLICY = PolicyConfig()
@@ -85,7 +86,7 @@ def test_dates_beyond_the_policy_are_refused():
         after = apply_change(ofc, change, POLICY, **values)
         assert reason in change_refusal(user("chief", "admin"), ofc, after, change, [], TODAY, POLICY)
     assert dates_refusal(None, user("ofc", certified_until=date(2028, 12, 3), trained_at=TODAY), TODAY, POLICY) is None
-    assert years_ahead(date(2028, 2, 29), 2) == date(2030, 2, 28)
+    assert add_years(date(2028, 2, 29), 2) == date(2030, 2, 28)
 
 
 def test_break_glass_is_for_local_root_and_the_only_admin():
