@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,11 +23,6 @@ from alpr.store import evidence, share_file
 
 def desk(cfg: Config) -> ShareDesk:
     return ShareDesk(open_access(cfg), cfg.policy, cfg.clickhouse.database)
-
-
-def _json(req: ShareRequest) -> dict:
-    return {k: (v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v)
-            for k, v in asdict(req).items()}
 
 
 def _line(r: ShareRequest) -> str:
@@ -73,7 +67,7 @@ def cmd_request(cfg: Config, args: argparse.Namespace) -> int:
         if letter:
             Path(args.letter_out).write_bytes(letter[1])
             say(f"wrote the written request ({letter[0]}) to {args.letter_out}")
-        print(json.dumps(_json(req), indent=2))
+        print(json.dumps(share_file.record(req), indent=2))
     else:
         found = d.find(me, args.status or "", args.since, args.until)
         if args.csv:
@@ -86,7 +80,7 @@ def cmd_request(cfg: Config, args: argparse.Namespace) -> int:
             Path(args.html).write_text(share_file.to_html(found, "ALPR sharing requests", footer))
             say(f"wrote {len(found)} requests to {args.html}")
         if args.json:
-            print(json.dumps([_json(r) for r in found]))
+            print(json.dumps([share_file.record(r) for r in found]))
         elif not (args.csv or args.html):
             for r in found:
                 print(_line(r))

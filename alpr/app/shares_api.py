@@ -14,7 +14,7 @@ from pydantic import Base64Bytes, BaseModel, Field
 from alpr.access.gate import Caller
 from alpr.access.shares import ShareDesk
 from alpr.domain.sharing import AGENCY_TYPES, STATUSES, ShareRequest
-from alpr.store import evidence
+from alpr.store import evidence, share_file
 from alpr.store.shares import MAX_LETTER_BYTES
 
 REQUEST_ID = Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
@@ -55,11 +55,6 @@ class Decision(BaseModel):
     note: str = Field("", max_length=500, description="approve: an optional note; deny: the reason (required)")
 
 
-def as_json(req: ShareRequest) -> dict:
-    return {k: (v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v)
-            for k, v in req.__dict__.items()}
-
-
 def add_share_routes(app: FastAPI, desk: ShareDesk, caller: Callable[..., Caller]) -> None:
     CallerDep = Annotated[Caller, Depends(caller)]
 
@@ -70,14 +65,14 @@ def add_share_routes(app: FastAPI, desk: ShareDesk, caller: Callable[..., Caller
         fields = body.model_dump(exclude={"letter_name", "letter_base64"})
         req = ShareRequest(request_id="", received_at=datetime.now(timezone.utc), entered_by="",
                            **{**fields, "plates": tuple(body.plates), "cameras": tuple(body.cameras)})
-        return as_json(desk.add(who, req, letter))
+        return share_file.record(desk.add(who, req, letter))
 
     @app.get("/v1/shares")
     def list_requests(who: CallerDep, status: Annotated[str, Query(pattern="^(|" + "|".join(STATUSES) + ")$")] = "",
                       since: Annotated[datetime | None, Query(alias="from")] = None,
                       until: Annotated[datetime | None, Query(alias="to")] = None) -> list[dict]:
         """The file of requests (records, approvers, auditors), oldest first."""
-        return [as_json(r) for r in desk.find(who, status, since, until)]
+        return [share_file.record(r) for r in desk.find(who, status, since, until)]
 
     @app.get("/v1/shares/report")
     def transparency(who: CallerDep, since: Annotated[datetime, Query(alias="from")],
@@ -93,7 +88,7 @@ def add_share_routes(app: FastAPI, desk: ShareDesk, caller: Callable[..., Caller
 
     @app.get("/v1/shares/{request_id}")
     def show(who: CallerDep, request_id: Annotated[str, REQUEST_ID]) -> dict:
-        return as_json(desk.show(who, request_id)[0])
+        return share_file.record(desk.show(who, request_id)[0])
 
     @app.get("/v1/shares/{request_id}/letter", response_class=Response,
              responses={200: {"content": {"application/octet-stream": {}}}})
@@ -108,11 +103,11 @@ def add_share_routes(app: FastAPI, desk: ShareDesk, caller: Callable[..., Caller
     def approve(who: CallerDep, request_id: Annotated[str, REQUEST_ID],
                 body: Annotated[Decision, Body()] = Decision()) -> dict:
         """An approver of an approving rank, not of the requesting agency."""
-        return as_json(desk.decide(who, request_id, True, body.note))
+        return share_file.record(desk.decide(who, request_id, True, body.note))
 
     @app.post("/v1/shares/{request_id}/deny")
     def deny(who: CallerDep, request_id: Annotated[str, REQUEST_ID], body: Decision) -> dict:
-        return as_json(desk.decide(who, request_id, False, body.note))
+        return share_file.record(desk.decide(who, request_id, False, body.note))
 
     @app.post("/v1/shares/{request_id}/fulfil", response_class=Response,
               responses={200: {"content": {"application/zip": {}}}})

@@ -19,6 +19,12 @@ td,th{border:1px solid #cfd7df;padding:4px 6px;vertical-align:top}
 .fulfilled{color:#1b6e33} .refused,.denied{color:#a3261a} .pending,.approved{color:#8a5a00}"""
 
 
+def record(req: ShareRequest) -> dict:
+    """One request as plain JSON-able values (times in ISO 8601), for the CLI's --json and the API."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(req).items()}
+
+
 def _text(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(map(str, value))
