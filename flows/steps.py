@@ -75,8 +75,7 @@ def validate(msg: KafkaSourceMessage) -> Frame | Rejected:
 
 
 def make_read_step(reader: PlateReader):
-    def read_plates(frame: Frame) -> list[PlateRead] | Rejected:
-        pin_thread_state()
+    def read_plates(frame: Frame) -> list[PlateRead] | Rejected:  # on validate's thread, already pinned
         # from the camera's capture to this worker taking the frame: Kafka, the source's batch, the queue
         metrics.STAGE_SECONDS.labels("queued").observe(max(0.0, time.time() - frame.meta.captured_at.timestamp()))
         t0 = time.perf_counter()

@@ -103,12 +103,17 @@ def flow_env(cfg, tmp: Path, name: str) -> dict:
             "ALPR_READER__INTRA_OP_THREADS": "1"}
 
 
-def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(cfg, produced, tmp_path):  # noqa: F811
+def list_every_plate(cfg, frames: list, tmp_path: Path) -> None:
+    """Every simulated plate on the hot list, under the key file the flows of ``flow_env`` read."""
     key = tmp_path / "hotlist.key"
     generate_key_file(key)
-    listed = sorted({p for m in produced for p in m.true_plates or ()})
+    listed = sorted({p for m in frames for p in m.true_plates or ()})
     HotlistStore(redis.Redis.from_url(cfg.redis.url), Keyring.load(key, environ={})).replace(
         "stolen", [NewEntry(p, {"case": f"C-{i}"}) for i, p in enumerate(listed)])
+
+
+def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(cfg, produced, tmp_path):  # noqa: F811
+    list_every_plate(cfg, produced, tmp_path)
 
     reference_env = flow_env(cfg, tmp_path, "reference")
     run_flow(reference_env)

@@ -13,14 +13,10 @@ import time
 from collections import Counter
 
 import pytest
-import redis
 
-from alpr.crypto import Keyring, generate_key_file
 from alpr.dev.stack import free_port
-from alpr.domain.types import NewEntry
-from alpr.hotlists.store import HotlistStore
 from tests.conftest import consume_all
-from tests.flows.test_crash_recovery import flow_env, stored
+from tests.flows.test_crash_recovery import flow_env, list_every_plate, stored
 from tests.flows.test_read_flow import produced  # noqa: F401 - 36 frames + 2 bad messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -57,11 +53,7 @@ def messages(cfg, env: dict, topic: str) -> list[bytes]:
 
 
 def test_two_processes_and_two_workers_read_what_one_worker_reads(cfg, produced, tmp_path):  # noqa: F811
-    key = tmp_path / "hotlist.key"
-    generate_key_file(key)
-    listed = sorted({p for m in produced for p in m.true_plates or ()})
-    HotlistStore(redis.Redis.from_url(cfg.redis.url), Keyring.load(key, environ={})).replace(
-        "stolen", [NewEntry(p, {"case": f"C-{i}"}) for i, p in enumerate(listed)])
+    list_every_plate(cfg, produced, tmp_path)
 
     def env(name: str, **over: str) -> dict:
         return {**flow_env(cfg, tmp_path, name), "ALPR_FLOW__RECOVERY_DIR": "off", **over}
