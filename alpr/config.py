@@ -84,6 +84,7 @@ class AuditConfig:
 
 # PP-OCR text detection, the trained plate detector, or the detector first and PP-OCR where it is unsure (detectors/)
 READER_ENGINES = ("ppocr", "yolo", "cascade")
+STATE_MISMATCH_MODES = ("flag", "suppress")
 READER_RUNTIMES = ("openvino", "openvino-f32", "onnxruntime")  # what runs the ONNX models (detectors/runtime.py)
 
 
@@ -126,10 +127,29 @@ class ReaderConfig:
     # engine "cascade": a frame where the plate detector's reader reads a plate at least this confident
     # is done; any other is read again by PP-OCR's whole-frame text detection.
     accept_confidence: float = 0.9
+    # engine "cascade": a frame where the plate detector found no plate gets PP-OCR's whole-frame look
+    # only if the detector scored some box at least empty_gate_score, or PP-OCR's text detector finds a
+    # plate-shaped line on the frame shrunk to empty_gate_side px (a close-up plate); 0 = always.
+    empty_gate_score: float = 0.1
+    empty_gate_side: int = 384
     # engines "yolo" and "cascade": a plate box the detector scores at least this is read even where
     # the reading holds no digit (vanity plates); a weaker box needs a digit (badges, dealer names).
     # 1.0 reads no vanity plates.
     vanity_score: float = 0.3
+    # The issuing state's classifier (`alpr train state`): "" = the bundled model, an .onnx path, or
+    # "none" to read no state (reads and hits then say state unknown).
+    state_weights: str = ""
+
+
+@dataclass
+class HitsConfig:
+    """How a hit treats the read's state against the listed one (the same characters in two states
+    are two vehicles)."""
+
+    # "flag": raise the hit and mark a differing state for dispatch; "suppress": raise no hit when the
+    # read's state is at least state_min_confidence sure and differs (the hit is still recorded).
+    state_mismatch: str = "flag"
+    state_min_confidence: float = 0.9
 
 
 @dataclass
@@ -262,6 +282,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    hits: HitsConfig = field(default_factory=HitsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -384,9 +405,15 @@ def validate(cfg: Config) -> Config:
                        "reader.min_confidence": cfg.reader.min_confidence,
                        "reader.det_threshold": cfg.reader.det_threshold,
                        "reader.accept_confidence": cfg.reader.accept_confidence,
-                       "reader.vanity_score": cfg.reader.vanity_score}.items():
+                       "reader.vanity_score": cfg.reader.vanity_score,
+                       "reader.empty_gate_score": cfg.reader.empty_gate_score,
+                       "hits.state_min_confidence": cfg.hits.state_min_confidence}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be within 0..1, got {value}")
+    if cfg.reader.empty_gate_side and not 96 <= cfg.reader.empty_gate_side <= 1280:
+        raise ConfigError(f"reader.empty_gate_side: 0 (off) or 96..1280 px, got {cfg.reader.empty_gate_side}")
+    if cfg.hits.state_mismatch not in STATE_MISMATCH_MODES:
+        raise ConfigError(f"hits.state_mismatch: {cfg.hits.state_mismatch!r} is not one of {', '.join(STATE_MISMATCH_MODES)}")
     try:
         parse_layouts(cfg.reader.plate_layouts)
     except ValueError as exc:

@@ -11,6 +11,9 @@ FRAMES = Counter("alpr_frames_total", "Frames decoded and searched for plates", 
 DEAD_LETTERS = Counter("alpr_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
 PLATES_READ = Counter("alpr_reads_total", "Plate reads produced", ["camera_id"])
 HITS = Counter("alpr_hits_total", "Hits published to dispatch", ["list_name", "match"])
+HITS_STATE_SUPPRESSED = Counter("alpr_hits_state_suppressed_total",
+                                "Hits recorded but kept from dispatch: the read's state surely differs (hits.state_mismatch)",
+                                ["list_name"])
 STAGE_SECONDS = Histogram(
     "alpr_stage_duration_seconds",
     "Time spent per pipeline stage and frame",

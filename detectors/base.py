@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from alpr.domain.states import UNREAD, StateGuess
 from alpr.domain.types import Box
 
 
@@ -21,12 +22,16 @@ class PlateText:
     confidence: float  # recognition confidence, 0..1
     det_confidence: float  # detection confidence, 0..1: the plate detector's score or the text line's box score
     candidates: tuple[str, ...] = ()  # next-best normalised readings, best first (hot lists check them too)
+    state: StateGuess = UNREAD  # the issuing state, where a state reader looked at the plate
 
 
 @dataclass
 class ReaderResult:
     plates: list[PlateText]
     timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: "detect", "crop", "ocr"
+    # The plate detector's best score for any box, kept or not: how nearly it saw a plate (0 where
+    # no plate detector ran).
+    top_score: float = 0.0
 
 
 class PlateReader(Protocol):

@@ -2,17 +2,22 @@
 
 On one core the plate detector takes about 13 ms a 720p frame and PP-OCR's text detector over the
 whole frame about 95 ms (bfloat16 on Intel AMX cores; 25 and 160 ms in float32, 160 and 520 ms on
-AMD EPYC); together they find more plates than either. A frame where the fast reader reads some
-plate at least ``accept`` confident is done. Where it found plates but read them all weakly, PP-OCR
-reads again a window around each (``window``: three plate widths and heights each way, at least 0.35
-of the frame's; a window of three plates alone was too small for the text detector), and there only
-the text lines that reach into the weak plate's box, doubled: the window's other text is signs and
-stickers. Where it found none, PP-OCR reads the whole frame. The two sets of plates are merged. Both
+AMD EPYC); together they find more plates than either. A frame where the fast reader reads every
+plate at least ``accept`` confident is done. Around each plate it read weakly PP-OCR reads again
+(``window``: three plate widths and heights each way, at least 0.35 of the frame's; a window of three
+plates alone was too small for the text detector), and there only the text lines that reach into the
+weak plate's box, doubled: the window's other text is signs and stickers. A sure plate elsewhere in
+the frame does not spare a weak one its second look. Where it found none, PP-OCR reads the whole
+frame, unless the frame looks empty: the plate detector scored no box even ``gate_score`` (0.1) and
+the text detector finds no line shaped like a plate's on the frame shrunk to ``gate_side`` (384 px),
+where a plate too large for the plate detector still shows. An empty road then costs the plate
+detector and that small look, not the whole-frame look (figures in docs/experiments.md). The two sets of plates are merged. Both
 share one set of recognizers.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -28,9 +33,11 @@ FOCUS = 2.0  # the lines read again in that window reach into the weak plate's b
 
 
 class CascadeReader:
-    def __init__(self, fast: YoloPPOCRReader, accept: float):
+    def __init__(self, fast: YoloPPOCRReader, accept: float, gate_score: float = 0.1, gate_side: int = 384):
+        """``gate_side`` 0: every frame without a plate gets the whole-frame look."""
         self.fast, self.thorough = fast, fast.recognizer  # the PP-OCR reader behind the YOLO reader's crops
         self.accept = accept
+        self.gate_score, self.gate_side = gate_score, gate_side
         self.name = f"{fast.detector_name}, else {self.thorough.name}"
         self.detector_name = self.name
         self.ocr_name = fast.ocr_name
@@ -39,12 +46,15 @@ class CascadeReader:
 
     def read(self, image: np.ndarray) -> ReaderResult:
         first = self.fast.read(image)
-        if any(p.confidence >= self.accept for p in first.plates):
+        weak = [p for p in first.plates if p.confidence < self.accept]
+        if first.plates and not weak:
             return first
         h, w = image.shape[:2]
+        if not first.plates and self.gate_side and self.looks_empty(image, first):
+            return first
         # around a weak plate only the lines that reach into it are read again (doubled, for a box
         # the detector placed loosely): the window's other text is signs and stickers
-        looks = [(window(p.box, w, h), grown(p.box, FOCUS)) for p in first.plates] or [(Box(0, 0, w, h), None)]
+        looks = [(window(p.box, w, h), grown(p.box, FOCUS)) for p in weak] or [(Box(0, 0, w, h), None)]
         timings, plates = dict(first.timings_ms), list(first.plates)
         for win, focus in looks:
             near = Box(focus.x - win.x, focus.y - win.y, focus.w, focus.h) if focus else None
@@ -53,6 +63,15 @@ class CascadeReader:
                 timings[stage] = timings.get(stage, 0.0) + ms
             plates = merge(plates, [shifted(p, win.x, win.y) for p in second.plates])
         return ReaderResult(plates, timings)
+
+    def looks_empty(self, image: np.ndarray, first: ReaderResult) -> bool:
+        """No near-plate for the plate detector and no plate-shaped text line in a small copy."""
+        if first.top_score >= self.gate_score:
+            return False
+        t0 = time.perf_counter()
+        empty = not self.thorough.has_text_lines(image, self.gate_side)
+        first.timings_ms["detect"] = first.timings_ms.get("detect", 0.0) + (time.perf_counter() - t0) * 1000
+        return empty
 
     def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
         return self.fast.recognize(crop)

@@ -9,7 +9,15 @@ For each true plate: *detected* when a predicted box has IoU >= 0.5 with it; its
 read whose box overlaps it most (else the most confident read in the image); *top-1* when that read
 equals the plate, *top-N* when the plate is among that read and its candidates. *Match* counts them
 as the hot lists do (``alpr.domain.matching``: look-alikes such as O/0 folded, every candidate checked): a
-plate whose read matches would raise its hit, whatever the reading's spelling.
+plate whose read matches would raise its hit, whatever the reading's spelling. Every plate not read
+exactly is put in one misread class (``alpr.domain.scoring.error_class``), counted overall and per
+state where the state is known.
+
+States (a folder of plate images with ``state.csv``: ``file,state[,design]``, a header line, as in
+``us-plate-specimens``): the state reader alone, top-1 and top-3, per state, and a confusion picture.
+``--crops`` scores the state of each crop too (``groundtruth.csv`` column 2). ``held_out`` keeps only
+what the bundled models were not trained on: the designs outside the state classifier's training
+share, the crops and scenes outside the 50% name split.
 """
 
 from __future__ import annotations
@@ -24,9 +32,12 @@ import cv2
 import numpy as np
 
 from alpr.domain.plates import normalize
-from alpr.domain.scoring import Tally, confusions, iou
+from alpr.domain.scoring import Tally, confusions, iou, percentile
+from alpr.domain.states import STATES, state_code
 from alpr.domain.types import Box
 from detectors.base import PlateReader
+from detectors.state_reader import StateReader
+from detectors.splits import SPLIT_SHARE, in_training_share
 
 IOU_DETECTED = 0.5
 
@@ -39,6 +50,8 @@ def summary(tally: Tally, images: int, reader: PlateReader, scenes: bool) -> dic
         "plates": tally.plates,
         **rates,
         "detection_recall": rates["detection_recall"] if scenes else None,
+        **tally.state_rates(),
+        "classes": tally.class_counts(),
         "detector": reader.detector_name if scenes else None,
         "ocr": reader.ocr_name,
         "runtime": reader.runtime,
@@ -62,8 +75,9 @@ def endtoend_labels(txt: Path) -> list[tuple[Box, str]]:
     return out
 
 
-def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
-    labels = sorted(folder.glob("*.txt"))[:limit]
+def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None,
+                    held_out: bool = False) -> tuple[dict, Tally]:
+    labels = [t for t in sorted(folder.glob("*.txt")) if not (held_out and in_training_share(t.stem, SPLIT_SHARE))][:limit]
     if not labels:
         raise FileNotFoundError(f"{folder} holds no NAME.txt label files (endtoend format)")
     tally, images = Tally(), 0
@@ -88,13 +102,16 @@ def evaluate_scenes(reader: PlateReader, folder: Path, limit: int | None = None)
     return summary(tally, images, reader, True), tally
 
 
-def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) -> tuple[dict, Tally]:
+def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None,
+                   held_out: bool = False) -> tuple[dict, Tally]:
     gt = folder / "groundtruth.csv"
     if not gt.exists():
         raise FileNotFoundError(f"{gt} not found (seg_and_ocr layout: groundtruth.csv + usimages/)")
-    rows = [r for r in csv.reader(gt.read_text().splitlines()) if len(r) >= 3][:limit]
+    rows = [r for r in csv.reader(gt.read_text().splitlines())
+            if len(r) >= 3 and not (held_out and in_training_share(r[0], SPLIT_SHARE))][:limit]
+    state_of = getattr(reader, "state_of", None)  # a reader that reads states (detectors.state_reader.WithStates)
     tally, images = Tally(), 0
-    for i, (name, _state, plate) in enumerate(rows, 1):
+    for i, (name, state_text, plate) in enumerate(rows, 1):
         path = folder / "usimages" / name
         if not path.exists():
             path = folder / name
@@ -106,26 +123,61 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None) 
         readings = reader.recognize(image)
         tally.ms.append((time.perf_counter() - t0) * 1000)
         best = readings[0][0] if readings else ""
-        tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0)
+        state = state_code(state_text)
+        tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0, state)
+        if state and state_of is not None:
+            tally.add_state(state, [s for s, _ in state_of(image).ranked])
         _progress(i, len(rows))
     return summary(tally, images, reader, False), tally
 
 
+def evaluate_states(states: StateReader, folder: Path, limit: int | None = None,
+                    held_out: bool = False) -> tuple[dict, Tally]:
+    """The state reader alone on a folder of plate images with ``state.csv``."""
+    from detectors.training.state_data import specimen_samples
+
+    samples = specimen_samples(folder, "held_out" if held_out else "all")[:limit]
+    if not samples:
+        raise FileNotFoundError(f"{folder}/state.csv lists no readable image of a known state")
+    tally = Tally()
+    for i, s in enumerate(samples, 1):
+        t0 = time.perf_counter()
+        guess = states.read([s.image])[0]
+        tally.ms.append((time.perf_counter() - t0) * 1000)
+        tally.add_state(STATES[s.state], [st for st, _ in guess.ranked])
+        _progress(i, len(samples))
+    rates = tally.state_rates()
+    return {"images": len(samples), **rates, "held_out": held_out, "state_reader": states.name,
+            "runtime": states.runtime, "precision": states.precision,
+            "ms_per_image_median": round(percentile(tally.ms, 0.5), 1)}, tally
+
+
 def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> int:
     """A heat map of the most frequent character substitutions (truth rows, read columns)."""
-    counts = confusions(pairs)
+    return heat_map(confusions(pairs), "character confusions (rows: truth, columns: read)", path, top)
+
+
+def state_confusion_png(states: list[tuple[str, tuple[str, ...]]], path: Path, top: int = 30) -> int:
+    """A heat map of the most frequent state mistakes (true state rows, state read columns)."""
+    wrong = Counter((t, r[0] if r else "--") for t, r in states if not r or r[0] != t)
+    return heat_map(wrong, "state confusions (rows: truth, columns: read)", path, top)
+
+
+def heat_map(counts: Counter, title: str, path: Path, top: int) -> int:
+    """The ``top`` most frequent (truth, read) pairs as a grid of counts; returns their total."""
     common = counts.most_common(top)
     chars_t = sorted({t for (t, _), _ in common})
     chars_r = sorted({r for (_, r), _ in common})
     cell, margin = 36, 60
     h, w = margin + cell * max(1, len(chars_t)) + 20, margin + cell * max(1, len(chars_r)) + 20
     img = np.full((h + 30, max(w, 420), 3), 255, np.uint8)
-    cv2.putText(img, "character confusions (rows: truth, columns: read)", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
     top_count = max([c for _, c in common], default=1)
     for j, r in enumerate(chars_r):
-        cv2.putText(img, r, (margin + j * cell + 12, margin - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+        cv2.putText(img, r, (margin + j * cell + 12 - 6 * (len(r) - 1), margin - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6 / len(r) ** 0.3,
+                    (0, 0, 0), 2)
     for i, t in enumerate(chars_t):
-        cv2.putText(img, t, (margin - 30, margin + i * cell + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+        cv2.putText(img, t, (margin - 20 - 12 * len(t), margin + i * cell + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
         for j, r in enumerate(chars_r):
             c = counts.get((t, r), 0)
             x0, y0 = margin + j * cell, margin + i * cell
@@ -139,7 +191,22 @@ def confusion_png(pairs: list[tuple[str, str]], path: Path, top: int = 24) -> in
 
 
 def table(summary: dict, tally: Tally) -> str:
-    lines = [f"{k:22} {v}" for k, v in summary.items() if v is not None]
+    lines = [f"{k:22} {v}" for k, v in summary.items() if v is not None and k != "classes"]
+    if tally.plates:
+        lines += ["", "plates by class (why a plate was not read exactly):"]
+        lines += [f"  {c:14} {n:5}  {n / tally.plates:6.1%}" for c, n in summary["classes"].items() if n]
+        by_state = tally.classes_by_state()
+        if by_state:
+            lines += ["", "misreads by true state (state: class x count):"]
+            lines += [f"  {s}: " + ", ".join(f"{c} x{n}" for c, n in sorted(cs.items()) if c != "exact") +
+                      f"  ({cs.get('exact', 0)}/{sum(cs.values())} exact)"
+                      for s, cs in by_state.items() if set(cs) - {"exact"}]
+    if tally.states:
+        lines += ["", "states read right first, per true state (right / plates):"]
+        per = tally.state_by_state()
+        lines += ["  " + "  ".join(f"{s} {k}/{n}" for s, (n, k) in list(per.items())[i:i + 8]) for i in range(0, len(per), 8)]
+    if not tally.plates:
+        return "\n".join(lines)
     lines += ["", "confidence of the best read vs how often it is right:"]
     lines += [f"  mean confidence {conf:.2f}: right {acc:.0%} of {n}" for conf, acc, n in tally.calibration()[1]]
     misses = Counter((t, r) for r, t in tally.pairs if r != t).most_common(8)

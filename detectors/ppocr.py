@@ -240,6 +240,19 @@ class PPOCRReader:
                         out[i] = chars
         return out
 
+    def has_text_lines(self, image: np.ndarray, max_side: int) -> bool:
+        """Whether the text detector, on the image shrunk to ``max_side``, finds a line shaped like a
+        plate's: a cheap look for plates too large for the plate detector."""
+        h, w = image.shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return any(line_shape_ok(q) for q in self._detect(small)[0])
+
+    def read_text(self, crops: Sequence[np.ndarray]) -> list[str]:
+        """What the first recognizer reads in each crop, A-Z and 0-9 only (a plate's state name and
+        slogan lines, for the state reader)."""
+        return [ctc.text(chars) for chars in self._recognize(crops, self.recognizers[:1])]
+
     def _read_lines(self, image: np.ndarray, quads: Sequence[np.ndarray], plausible: Plausible | None,
                     looked: Sequence[int] | None = None) -> tuple[list[list[ctc.Char]], list[list[list[ctc.Char]]], float]:
         """The best decoding of each line (``_rank``), taking second looks only at weak ones (with

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alpr.config import READER_ENGINES, Config, ConfigError
 from alpr.domain.plates import PlateFormat, parse_layouts
 from detectors import recognizers
 from detectors.base import PlateReader
+
+if TYPE_CHECKING:
+    from detectors.ppocr import PPOCRReader
+    from detectors.state_reader import StateReader
 
 READERS = READER_ENGINES
 
@@ -34,14 +39,55 @@ def plate_format(cfg: Config) -> PlateFormat:
     return PlateFormat(cfg.reader.o_is_zero, parse_layouts(cfg.reader.plate_layouts))
 
 
+def state_weights(cfg: Config) -> Path | None:
+    """The state classifier named in the configuration; None for reading no state."""
+    from detectors.state_reader import BUNDLED
+
+    name = cfg.reader.state_weights
+    if name == "none":
+        return None
+    path = Path(name) if name else BUNDLED
+    if not path.is_file():
+        raise ConfigError(f"reader.state_weights: no such file {path} (train one with `alpr train state`, or \"none\")")
+    return path
+
+
 def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
-    engine = engine or cfg.reader.engine
+    """The configured plate reader, its plates carrying their state unless reader.state_weights is "none"."""
+    reader, ppocr = _plate_reader(cfg, engine or cfg.reader.engine)
+    weights = state_weights(cfg)
+    if weights is None:
+        return reader
+    from detectors.state_reader import WithStates
+
+    return WithStates(reader, _state_reader(cfg, weights, ppocr))
+
+
+def make_state_reader(cfg: Config) -> StateReader:
+    """The state reader alone (`alpr eval --states`), with the configured runtime and recognizer."""
+    from detectors.ppocr import PPOCRReader
+    from detectors.state_reader import BUNDLED
+
+    ppocr = PPOCRReader(threads=cfg.reader.intra_op_threads, recognizer=recognizer(cfg), second_recognizer=None,
+                        runtime=cfg.reader.runtime)
+    return _state_reader(cfg, state_weights(cfg) or BUNDLED, ppocr)
+
+
+def _state_reader(cfg: Config, weights: Path, ppocr: PPOCRReader) -> StateReader:
+    from detectors.state_reader import StateClassifier, StateReader
+
+    return StateReader(StateClassifier(weights, cfg.reader.intra_op_threads, cfg.reader.runtime), ppocr.read_text)
+
+
+def _plate_reader(cfg: Config, engine: str) -> tuple[PlateReader, PPOCRReader]:
+    """The plate reader, and the PP-OCR reader inside it whose recognizer also reads a plate's text lines."""
     if engine == "ppocr":
         from detectors.ppocr import PPOCRReader
 
-        return PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
-                           cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime,
-                           plate_format(cfg))
+        ppocr = PPOCRReader(cfg.reader.det_max_side, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
+                            cfg.reader.plate_aspect, recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime,
+                            plate_format(cfg))
+        return ppocr, ppocr
     if engine in ("yolo", "cascade"):
         from detectors.yolo import BUNDLED, YoloPPOCRReader
 
@@ -52,8 +98,9 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
                                recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg),
                                cfg.reader.det_max_side, cfg.reader.plate_aspect, cfg.reader.vanity_score)
         if engine == "yolo":
-            return fast
+            return fast, fast.recognizer
         from detectors.cascade import CascadeReader
 
-        return CascadeReader(fast, cfg.reader.accept_confidence)
+        return (CascadeReader(fast, cfg.reader.accept_confidence, cfg.reader.empty_gate_score, cfg.reader.empty_gate_side),
+                fast.recognizer)
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

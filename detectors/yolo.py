@@ -60,10 +60,15 @@ class YoloDetector:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N x 4 boxes as x0, y0, x1, y1 in frame pixels, N scores), best first."""
+        return self.detect(image)[:2]
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """The boxes and scores, and the best score of any box, kept or not."""
         canvas, r, left, top = letterbox(image, self.size)
         blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         pred = self.model(blob)[0].T  # (anchors, 4 + classes)
-        return decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
+        boxes, scores = decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
+        return boxes, scores, float(pred[:, 4:].max()) if len(pred) else 0.0
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
@@ -118,7 +123,7 @@ class YoloPPOCRReader:
 
     def read(self, image: np.ndarray) -> ReaderResult:
         t0 = time.perf_counter()
-        boxes, scores = self.detector(image)
+        boxes, scores, top_score = self.detector.detect(image)
         t1 = time.perf_counter()
         h, w = image.shape[:2]
         crops = []
@@ -141,7 +146,8 @@ class YoloPPOCRReader:
                                     candidates=tuple(p for p, _ in others)))
         t3 = time.perf_counter()
         plates.sort(key=lambda p: (p.box.x, p.box.y))
-        return ReaderResult(plates, {"detect": (t1 - t0) * 1000, "crop": (t2 - t1) * 1000, "ocr": (t3 - t2) * 1000})
+        return ReaderResult(plates, {"detect": (t1 - t0) * 1000, "crop": (t2 - t1) * 1000, "ocr": (t3 - t2) * 1000},
+                            top_score)
 
     def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
         return self.recognizer.recognize(crop)

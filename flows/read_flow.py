@@ -115,12 +115,13 @@ def after_ocr(cfg: Config, reads: Stream[PlateRead], store: HotlistStore) -> Str
     window = cfg.flow.hit_suppression_s
     hits = op.stateful_flat_map("first_hit_per_pass", keyed, lambda last, m: suppress_repeats(last, m, window))
 
-    hits = op.map("hit_values", hits, lambda kv: kv[1])
-    # stored in batches like passes; publishing to dispatch (the caller) does not wait for this
+    hits = op.map("state_policy", op.map("hit_values", hits, lambda kv: kv[1]), steps.make_state_policy_step(cfg))
+    # stored in batches like passes, suppressed ones too (the record of what policy kept from
+    # dispatch); publishing to dispatch (the caller) does not wait for this
     stored = op.collect("batch_hits", op.key_on("one_hit_key", hits, lambda h: "hits"),
                         timeout=timedelta(milliseconds=500), max_size=1000)
     op.output("hits_to_clickhouse", stored, ClickHouseSink(db.connect(cfg), cfg.clickhouse.database, [HITS]))
-    return hits
+    return op.filter("published_hits", hits, lambda h: not h.suppressed)
 
 
 def set_up(cfg: Config) -> None:

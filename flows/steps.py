@@ -19,7 +19,7 @@ from alpr import metrics, retry
 from alpr.config import Config, FlowConfig
 from alpr.domain.dispositions import misread_key
 from alpr.domain.grouping import CameraGroups
-from alpr.domain.hits import best_matches
+from alpr.domain.hits import apply_state_policy, best_matches
 from alpr.domain.types import FrameMeta, Hit, Match, PlateRead, read_id_for
 from alpr.hotlists.store import HotlistStore
 from alpr.messages import frames
@@ -104,6 +104,7 @@ def make_read_step(reader: PlateReader):
                 detector=reader.name,
                 candidates=p.candidates,
                 scene_jpeg=scene_jpeg,
+                state=p.state,
             )
             for i, p in enumerate(result.plates)
         ]
@@ -179,6 +180,23 @@ def make_hit_message_step(cfg: Config) -> Callable[[Hit], KafkaSinkMessage]:
                            cfg.dispatch.camera_name(hit.read.frame.camera_id), cfg.api.base_url())
 
     return to_hit_message
+
+
+def make_state_policy_step(cfg: Config) -> Callable[[Hit], Hit]:
+    """``hits.state_mismatch``: a hit whose read state surely differs from the listed one is marked
+    suppressed in ``suppress`` mode (stored, not published), counted and logged."""
+    mode, min_confidence = cfg.hits.state_mismatch, cfg.hits.state_min_confidence
+
+    def state_policy(hit: Hit) -> Hit:
+        hit = apply_state_policy(hit, mode, min_confidence)
+        if hit.suppressed:
+            metrics.HITS_STATE_SUPPRESSED.labels(hit.entry.list_name).inc()
+            log.info("no hit to dispatch: %s read %s in %s (%.2f sure), %s/%s lists it in %s", hit.read.frame.camera_id,
+                     hit.read.plate, hit.read.state.state, hit.read.state.confidence, hit.entry.list_name,
+                     hit.entry.entry_id, hit.entry.state)
+        return hit
+
+    return state_policy
 
 
 def make_dead_letter_step(cfg: Config) -> Callable[[Rejected], KafkaSinkMessage]:

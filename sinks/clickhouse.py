@@ -37,7 +37,7 @@ def read_row(r: PlateRead) -> list:
     f = r.frame
     return [
         r.read_id, f.camera_id, f.captured_at, r.seen_ms, r.frames, r.plate, list(r.candidates), r.confidence,
-        f.location.latitude, f.location.longitude, r.detector,
+        r.state.state, r.state.confidence, list(r.state.runners_up), f.location.latitude, f.location.longitude, r.detector,
     ]
 
 
@@ -49,15 +49,18 @@ def image_row(r: PlateRead) -> list:
 def hit_row(h: Hit) -> list:
     r = h.read
     return [h.hit_id, r.read_id, r.frame.camera_id, r.frame.captured_at, r.plate, h.matched_plate, h.entry.plate,
-            h.entry.list_name, h.entry.entry_id, h.match]
+            h.entry.list_name, h.entry.entry_id, h.match, r.state.state, r.state.confidence, h.entry.state, h.state_match,
+            int(h.suppressed)]
 
 
 READS = Table("reads", ["read_id", "camera_id", "captured_at", "seen_ms", "frames", "plate", "candidates",
-                        "confidence", "latitude", "longitude", "detector"], read_row)
+                        "confidence", "plate_state", "state_confidence", "state_candidates", "latitude", "longitude",
+                        "detector"], read_row)
 IMAGES = Table("read_images", ["read_id", "captured_at", "frame_id", "box_x", "box_y", "box_w", "box_h",
                                "crop_jpeg", "scene_jpeg"], image_row)
 HITS = Table("hits", ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_plate", "list_name",
-                      "entry_id", "match_kind"], hit_row)
+                      "entry_id", "match_kind", "read_state", "state_confidence", "list_state", "state_match", "suppressed"],
+             hit_row)
 
 
 class _Partition(StatefulSinkPartition[list[X], None]):

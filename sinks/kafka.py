@@ -15,7 +15,9 @@ from alpr.messages.kafka import MESSAGE_MAX_BYTES
 from alpr.metrics import REPLAYS_SKIPPED
 from alpr.worker_thread import pin_thread_state
 
-HIT_SCHEMA = "alpr.hit/1"
+# 1.1 adds the issuing states (read_state, read_state_confidence, read_state_candidates,
+# list_state, state_match); a version-1 consumer may ignore them.
+HIT_SCHEMA = "alpr.hit/1.1"
 
 
 def hit_payload(hit: Hit, database: str, camera_name: str = "", api_url: str = "") -> dict:
@@ -38,6 +40,11 @@ def hit_payload(hit: Hit, database: str, camera_name: str = "", api_url: str = "
         "list_name": hit.entry.list_name,
         "entry_id": hit.entry.entry_id,
         "entry_sealed": hit.entry.sealed,
+        "read_state": read.state.state,
+        "read_state_confidence": round(read.state.confidence, 4),
+        "read_state_candidates": list(read.state.runners_up),
+        "list_state": hit.entry.state,
+        "state_match": hit.state_match,
         "crop_ref": f"clickhouse://{database}.read_images/{read.read_id}#crop_jpeg",
         **({"crop_url": f"{api_url.rstrip('/')}/v1/reads/{read.read_id}/crop.jpg"} if api_url else {}),
     }

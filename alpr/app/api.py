@@ -272,14 +272,16 @@ def create_app(cfg: Config, access: Access | None = None, feed: HitFeed | None =
         until: Annotated[datetime | None, Query(alias="to")] = None,
         camera: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006 - FastAPI copies defaults
         near: Annotated[str, Query(max_length=64, description="LAT,LON,METRES")] = "",
+        state: Annotated[str, Query(max_length=32, description="issuing state read: USPS code (CA) or name")] = "",
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Query(ge=1, le=search.MAX_PAGE_SIZE)] = 50,
     ) -> PageOut:
         terms = {"plate": plate, "fuzzy": fuzzy, "from": str(since or ""), "to": str(until or ""), "cameras": camera,
-                 "near": near, "page": page}
+                 "near": near, "state": state, "page": page}
         with access.use(who, "search_reads", terms=terms, plates=[plate]) as grant:
             q = search.SearchQuery(plate=plate, fuzzy=fuzzy, since=since, until=until, cameras=tuple(camera),
-                                   near=search.Near.parse(near) if near else None, page=page, page_size=page_size)
+                                   near=search.Near.parse(near) if near else None, state=state, page=page,
+                                   page_size=page_size)
             result = search.search(client, database, q)
             grant.rows = len(result.reads)
         return PageOut(reads=result.reads, page=result.page, page_size=result.page_size, more=result.more)

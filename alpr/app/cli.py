@@ -278,26 +278,54 @@ def cmd_train_recognizer(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_state(cfg: Config, args: argparse.Namespace) -> int:
+    # Training drives torch, so it lives with the detectors; the CLI only launches it.
+    import shlex
+    import sys
+
+    from detectors.training import state_loop
+
+    for flag, folder in {"--specimens": args.specimens, "--crops": args.crops}.items():
+        if folder and not Path(folder).is_dir():
+            say(f"{flag}: no such folder: {folder}")
+            return 2
+    _need("torch", "onnx")
+    out = Path(args.out)
+    result = state_loop.train(out, specimens=Path(args.specimens), crops=Path(args.crops) if args.crops else None,
+                              minutes=args.minutes, lr=args.lr, batch_size=args.batch, seed=args.seed,
+                              checkpoint=Path(args.checkpoint) if args.checkpoint else None, progress=say)
+    card = state_loop.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
+    print(json.dumps({"onnx": str(out), "card": str(card), **result["val"]}))
+    return 0
+
+
 def cmd_eval(cfg: Config, args: argparse.Namespace) -> int:
     # The evaluation drives a reader, so it lives with the detectors; the CLI only launches it.
     from detectors import evaluate
-    from detectors.registry import make_reader
+    from detectors.registry import make_reader, make_state_reader
 
     folder = Path(args.dir)
-    reader = make_reader(cfg, args.detector)
     try:
-        run = evaluate.evaluate_crops if args.crops else evaluate.evaluate_scenes
-        summary, tally = run(reader, folder, args.limit)
+        if args.states:
+            summary, tally = evaluate.evaluate_states(make_state_reader(cfg), folder, args.limit, args.held_out)
+        else:
+            run = evaluate.evaluate_crops if args.crops else evaluate.evaluate_scenes
+            summary, tally = run(make_reader(cfg, args.detector), folder, args.limit, args.held_out)
     except FileNotFoundError as exc:
         say(f"error: {exc}")
         return 2
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(evaluate.table(summary, tally))
-        png = Path(args.confusions)
+        return 0
+    print(evaluate.table(summary, tally))
+    png = Path(args.confusions)
+    if tally.pairs:
         n = evaluate.confusion_png(tally.pairs, png)
         print(f"\ncharacter confusions ({n} substitutions): {png}")
+    if tally.states:
+        state_png = png.with_name(png.stem + "-states" + png.suffix)
+        n = evaluate.state_confusion_png(tally.states, state_png)
+        print(f"state confusions ({n} plates read in another state first): {state_png}")
     return 0
 
 
@@ -380,9 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     share_cli.register(sub)
     compliance_cli.register(sub)
 
-    ev = sub.add_parser("eval", help="score plate detection and OCR on a labelled folder")
-    ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), or with --crops a seg_and_ocr folder")
-    ev.add_argument("--crops", action="store_true", help="DIR holds groundtruth.csv and usimages/ (recognition only)")
+    ev = sub.add_parser("eval", help="score plate detection, OCR and state reading on a labelled folder")
+    ev.add_argument("dir", help="endtoend-format folder (NAME.jpg + NAME.txt), with --crops a seg_and_ocr folder, "
+                    "with --states a folder of plate images with state.csv")
+    mode = ev.add_mutually_exclusive_group()
+    mode.add_argument("--crops", action="store_true",
+                      help="DIR holds groundtruth.csv (file,state,PLATE) and usimages/: recognition and state only")
+    mode.add_argument("--states", action="store_true",
+                      help="DIR holds plate images and state.csv (file,state[,design], a header line): the state reader alone")
+    ev.add_argument("--held-out", action="store_true",
+                    help="only what the bundled models did not train on: designs outside the state classifier's "
+                    "training share, crops and scenes outside the 50%% name split")
     ev.add_argument("--detector", help="reader to use (default: reader.engine)")
     ev.add_argument("--limit", type=int, help="only the first N images")
     ev.add_argument("--json", action="store_true", help="one JSON object instead of a table and a PNG")
@@ -428,6 +464,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=int, default=16)
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=cmd_train_recognizer)
+    ts = trs.add_parser("state", help="train the state classifier on specimens and real crops, export ONNX and its model card")
+    ts.add_argument("--specimens", required=True, metavar="DIR", help="images with state.csv (file,state,design); "
+                    "trained on the designs of the training share only")
+    ts.add_argument("--crops", metavar="DIR", help="seg_and_ocr-layout real crops (column 2 the state); training share only")
+    ts.add_argument("--out", default="detectors/models/state_cnn_64x128.onnx", help="ONNX file to write (default: the bundled one)")
+    ts.add_argument("--minutes", type=float, default=30.0, help="training time budget (default 30)")
+    ts.add_argument("--checkpoint", metavar="FILE", help="save progress here and resume from it when it exists")
+    ts.add_argument("--lr", type=float, default=2e-3)
+    ts.add_argument("--batch", type=int, default=48)
+    ts.add_argument("--seed", type=int, default=0)
+    ts.set_defaults(func=cmd_train_state)
 
     dm = sub.add_parser("demo", help="start the stack, simulate traffic through the read flow, report the results")
     dm.add_argument("--seconds", type=float, default=60.0, help="how long to simulate traffic (default 60)")

@@ -79,6 +79,10 @@ class HitOut(BaseModel):
     list_name: str
     entry_id: str
     match_kind: str
+    read_state: str = Field("", description="the issuing state read from the plate (USPS code), empty when unread")
+    state_confidence: float = 0.0
+    list_state: str = Field("", description="the issuing state on the hot list, empty when the list gives none")
+    state_match: str = Field("unknown", description="same | differs | unknown: a differing state may be another vehicle")
     site: str
     state: str
     steps: list[StepOut]

@@ -25,7 +25,7 @@ from alpr.config import Config
 from alpr.crypto import Keyring, generate_key_file
 from alpr.domain.matching import normalize_pattern
 from alpr.domain.types import NewEntry
-from alpr.hotlists.importer import FileError, check_plate, decode, lines_of, parse_csv, parse_state_feed
+from alpr.hotlists.importer import FileError, check_plate, check_state, decode, lines_of, parse_csv, parse_state_feed
 from alpr.hotlists.store import HotlistStore
 
 MAX_ROWS_SHOWN = 20  # of each kind on the terminal; --report FILE gets every one
@@ -133,6 +133,7 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
         plate = check_plate(args.plate)
         fields = dict(_pairs(args.field, "--field"))
         expires = when(args.expires) if args.expires else None
+        state = check_state(args.state or "")
     except ValueError as exc:
         say(f"error: {exc}")
         return Exit.USAGE
@@ -140,9 +141,9 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
         say(f"error: --expires {args.expires} has already passed")
         return Exit.USAGE
     store = _store(cfg, True)
-    terms = {"list": args.list, "plate": plate, "fields": sorted(fields), "expires": args.expires or ""}
+    terms = {"list": args.list, "plate": plate, "state": state, "fields": sorted(fields), "expires": args.expires or ""}
     with _gate(cfg, args, "add_hotlist_entry", terms, [plate]) as grant:
-        entry_id = store.add(args.list, NewEntry(plate, fields, expires), by=grant.user.username)
+        entry_id = store.add(args.list, NewEntry(plate, fields, expires, state), by=grant.user.username)
         grant.terms["entry_id"] = entry_id
         grant.rows = 1
     print(f"added {plate} to {args.list} as entry {entry_id}")
@@ -181,7 +182,8 @@ def cmd_show(cfg: Config, args: argparse.Namespace) -> int:
     access = open_access(cfg)
     with access.use(caller(cfg, args), "view_hotlist_entry", terms={"list": args.list, "plate": args.plate},
                     plates=[args.plate]) as grant:
-        rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "key_id": e.sealed["kid"], **added,
+        rows = [{"list": e.list_name, "entry_id": e.entry_id, "plate": e.plate, "plate_state": e.state,
+                 "key_id": e.sealed["kid"], **added,
                  **fields} for e, fields, added in _store(cfg, True).show(args.list, args.plate)]
         grant.rows = len(rows)
     if not rows:
@@ -288,6 +290,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plate")
     p.add_argument("--field", action="append", default=[], metavar="NAME=VALUE", help="entry field (repeatable)")
     p.add_argument("--expires", metavar="WHEN", help="ISO date/time the entry ends (UTC if no zone)")
+    p.add_argument("--state", help="the plate's issuing state (USPS code or name): hits then say whether the read state agrees")
     p.set_defaults(func=cmd_add)
 
     p = hs.add_parser("remove", help="remove a plate's entries")

@@ -19,7 +19,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
     q = search.SearchQuery(
         plate=args.plate or "", fuzzy=args.fuzzy, since=args.since, until=args.until,
         cameras=tuple(args.camera or ()), near=search.Near.parse(args.near) if args.near else None,
-        page=args.page, page_size=args.page_size)
+        state=args.state or "", page=args.page, page_size=args.page_size)
     with access.use(me, "search_reads", terms=q.terms(), plates=[q.plate]) as grant:
         page = search.search(access.client, d, q)
         grant.rows = len(page.reads)
@@ -40,7 +40,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
     elif not (args.csv or args.html):
         for r in page.reads:
             print(f"{r.captured_at:%Y-%m-%d %H:%M:%S} UTC  {r.camera_id:14} {r.latitude:10.5f} {r.longitude:11.5f}  "
-                  f"{r.plate:9} {r.confidence:.2f}{'  held' if r.hold else ''}  {r.read_id}")
+                  f"{r.plate:9} {r.confidence:.2f} {r.state or '--':2}{'  held' if r.hold else ''}  {r.read_id}")
         more = f"; more on page {page.page + 1}" if page.more else ""
         say(f"{len(page.reads)} reads on page {page.page}{more}")
     return 0
@@ -140,6 +140,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--to", dest="until", type=when, help="captured before")
     s.add_argument("--camera", action="append", help="only this camera (repeatable)")
     s.add_argument("--near", metavar="LAT,LON,METRES", help="within this distance of a point")
+    s.add_argument("--state", help="only plates read as issued by this state (USPS code such as CA, or its name)")
     s.add_argument("--page", type=int, default=1)
     s.add_argument("--page-size", type=int, default=50)
     s.add_argument("--csv", metavar="FILE", help="write the page as CSV")

@@ -150,7 +150,7 @@ def hits_check(d: Deployment) -> tuple[str, str]:
     due = d.now - timedelta(hours=d.policy.hit_disposition_due_h)
     count, oldest, ids = d.client.query(
         f"SELECT count(), min(published_at), groupArray(3)(hit_id) FROM "
-        f"(SELECT hit_id, published_at FROM {d.db}.hits FINAL WHERE published_at < %(due)s "
+        f"(SELECT hit_id, published_at FROM {d.db}.hits FINAL WHERE published_at < %(due)s AND suppressed = 0 "
         f"AND hit_id NOT IN (SELECT hit_id FROM {d.db}.hit_dispositions) ORDER BY published_at)",
         parameters={"due": due}).result_rows[0]
     if count:

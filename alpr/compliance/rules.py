@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from alpr.config import PolicyConfig
+from alpr.domain.states import STATES
 from alpr.store.users import User, refusal
 
 PASS, FAIL, NOT_CHECKED = "pass", "fail", "not_checked"
 # A hot-list record as alpr.hotlists.store writes it: the plate in clear, everything else sealed.
-RECORD_KEYS = frozenset({"plate", "id", "kid", "nonce", "ct", "at", "by", "exp"})
+RECORD_KEYS = frozenset({"plate", "id", "kid", "nonce", "ct", "at", "st", "by", "exp"})
 RECORD_REQUIRED = frozenset({"plate", "id", "kid", "nonce", "ct", "at"})
 MIN_SEALED_BYTES = 16  # an AES-GCM tag alone; any sealed field is longer
 # refusals that are no lapse of the policy but the account's state, set on purpose
@@ -101,6 +102,8 @@ def record_problems(rec: object) -> list[str]:
     extra = sorted(set(rec) - RECORD_KEYS)
     if extra:
         out.append(f"fields outside the sealed layout: {', '.join(extra)}")
+    if "st" in rec and rec["st"] not in STATES:  # a USPS code, never free text
+        out.append(f"st {str(rec['st'])[:8]!r} is not a state code")
     missing = sorted(RECORD_REQUIRED - set(rec))
     if missing:
         out.append(f"missing {', '.join(missing)}")

@@ -17,29 +17,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from alpr.domain.edits import within_one_edit
 from alpr.domain.matching import fold
+from alpr.domain.states import vote
 from alpr.domain.types import FrameMeta, PlateRead, stable_id
 
 MAX_CANDIDATES = 5
-
-
-def within_one_edit(a: str, b: str) -> bool:
-    """Edit distance <= 1 in one linear pass (this runs for every read against every open pass)."""
-    if len(a) == len(b):
-        if a == b:
-            return True
-        diff = 0
-        for x, y in zip(a, b):
-            if x != y:
-                diff += 1
-                if diff > 1:
-                    return False
-        return True
-    if abs(len(a) - len(b)) != 1:
-        return False
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    i = next((k for k, (x, y) in enumerate(zip(short, long_)) if x != y), len(short))
-    return short[i:] == long_[i + 1:]
 
 
 def same_vehicle(a: str, b: str) -> bool:
@@ -105,13 +88,14 @@ class Group:
         return any(within_one_edit(folded, g) for g in self.folded)
 
     def stored(self) -> PlateRead:
-        """The group as the one read to store: consensus plate, best crop, first seen, frames, duration."""
+        """The group as the one read to store: consensus plate and state, best crop, first seen, frames, duration."""
         plate, confidence, others = consensus(self.reads)
         best = max(self.reads, key=lambda r: (r.plate == plate, r.confidence))
         first = min(r.frame.captured_at for r in self.reads)
         frame = FrameMeta(best.frame.camera_id, best.frame.frame_id, first, best.frame.location)
         return PlateRead(self.group_id, frame, plate, confidence, best.box, best.crop_jpeg, best.detector, others,
-                         best.scene_jpeg, len(self.reads), round((self.last - self.first) * 1000))
+                         best.scene_jpeg, len(self.reads), round((self.last - self.first) * 1000),
+                         vote(r.state for r in self.reads))
 
 
 @dataclass

@@ -7,9 +7,11 @@ car make one hit; event time decides, so replays and late frames give the same a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from alpr.domain.matching import RANK
+from alpr.domain.states import compare, suppressed
 from alpr.domain.types import Hit, Match, PlateRead, hit_id_for
 
 
@@ -38,4 +40,11 @@ def suppress_repeats(
     if last_hit_at is not None and abs((t - last_hit_at).total_seconds()) <= window_s:
         return last_hit_at, []
     hit_id = hit_id_for(read.frame.camera_id, match.entry.list_name, match.entry.entry_id, read.read_id)
-    return t, [Hit(hit_id, read, match.entry, match.kind, match.plate)]
+    return t, [Hit(hit_id, read, match.entry, match.kind, match.plate, compare(read.state.state, match.entry.state))]
+
+
+def apply_state_policy(hit: Hit, mode: str, min_confidence: float) -> Hit:
+    """The hit marked suppressed where ``hits.state_mismatch`` drops a surely differing state."""
+    if suppressed(hit.state_match, hit.read.state.confidence, mode, min_confidence):
+        return replace(hit, suppressed=True)
+    return hit

@@ -51,6 +51,42 @@ def confusions(pairs: Sequence[tuple[str, str]]) -> Counter:
     return out
 
 
+# Why a plate was not read exactly, in the order they are tested (``error_class``).
+EXACT_READ, NOT_FOUND, NOTHING_READ = "exact", "not_found", "nothing_read"
+ERROR_CLASSES = (EXACT_READ, NOT_FOUND, NOTHING_READ, "edge_dropped", "edge_extra", "inner_dropped", "inner_extra",
+                 "lookalike", "substitution", "wrong_line", "other")
+
+
+def error_class(read: str, truth: str, detected: bool | None = None) -> str:
+    """What kind of misread this is, so a change is judged by the class it moved:
+
+    - ``not_found``: the plate was not detected (scenes only); ``nothing_read``: found, no reading;
+    - ``edge_dropped`` / ``edge_extra``: a character missing, or one too many (a bolt, a frame, a
+      sticker), at the left or right edge;
+    - ``inner_dropped`` / ``inner_extra``: the same inside the serial;
+    - ``lookalike``: the right length, every wrong character a look-alike the hot lists forgive
+      (O/0, I/1, B/8, S/5, Z/2, G/6); ``substitution``: the right length, some other character wrong;
+    - ``wrong_line``: most characters wrong, as when another text line (a date stamp, a dealer's
+      phone number) was taken for the plate; ``other``: the rest.
+    """
+    if read == truth:
+        return EXACT_READ
+    if detected is False:
+        return NOT_FOUND
+    if not read:
+        return NOTHING_READ
+    distance = edit_distance(read, truth)
+    if distance > len(truth) / 2:
+        return "wrong_line"
+    if len(read) == len(truth) - 1 and distance == 1:
+        return "edge_dropped" if read in (truth[1:], truth[:-1]) else "inner_dropped"
+    if len(read) == len(truth) + 1 and distance == 1:
+        return "edge_extra" if truth in (read[1:], read[:-1]) else "inner_extra"
+    if len(read) == len(truth):
+        return "lookalike" if fold(read) == fold(truth) else "substitution"
+    return "other"
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile; 0 for no values."""
     if not values:
@@ -90,8 +126,13 @@ class Tally:
     ms: list[float] = field(default_factory=list)
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (best read, truth)
     confidences: list[float] = field(default_factory=list)  # of each best read (0 when nothing was read)
+    classes: list[tuple[str, str]] = field(default_factory=list)  # (truth state or "", error class) per plate
+    states: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (truth state, states read best first)
 
-    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None, confidence: float) -> None:
+    def add(self, truth: str, best: str, candidates: list[str], detected: bool | None, confidence: float,
+            state: str = "") -> None:
+        """One plate: its truth, the best reading and its candidates; ``state`` its true state if known."""
+        self.classes.append((state, error_class(best, truth, detected)))
         self.plates += 1
         self.confidences.append(confidence)
         self.detected += bool(detected)
@@ -101,6 +142,40 @@ class Tally:
         self.matchn += fold(truth) in map(fold, candidates)
         self.char_acc += char_accuracy(best, truth)
         self.pairs.append((best, truth))
+
+    def add_state(self, truth: str, ranked: Sequence[str]) -> None:
+        """One plate's true state and the states read for it, best first."""
+        self.states.append((truth, tuple(ranked)))
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(c for _, c in self.classes)
+        return {c: counts[c] for c in ERROR_CLASSES}
+
+    def classes_by_state(self) -> dict[str, dict[str, int]]:
+        """Misread classes per true state (states known only)."""
+        out: dict[str, Counter] = {}
+        for state, c in self.classes:
+            if state:
+                out.setdefault(state, Counter())[c] += 1
+        return {s: dict(out[s]) for s in sorted(out)}
+
+    def state_rates(self) -> dict[str, float | int]:
+        """Top-1 and top-3 state reading over the plates whose state is known."""
+        if not self.states:
+            return {}
+        n = len(self.states)
+        return {"state_plates": n,
+                "state_top1": round(sum(bool(r) and r[0] == t for t, r in self.states) / n, 4),
+                "state_top3": round(sum(t in r[:3] for t, r in self.states) / n, 4)}
+
+    def state_by_state(self) -> dict[str, tuple[int, int]]:
+        """Per true state: (plates, read right first)."""
+        out: dict[str, list[int]] = {}
+        for t, r in self.states:
+            row = out.setdefault(t, [0, 0])
+            row[0] += 1
+            row[1] += bool(r) and r[0] == t
+        return {s: (n, k) for s, (n, k) in sorted(out.items())}
 
     def rates(self) -> dict[str, float]:
         """The shares of plates found, read and matched, and the timing percentiles."""

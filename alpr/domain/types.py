@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from alpr.domain.states import UNKNOWN, UNREAD, StateGuess
+
 
 def stable_id(*parts: object) -> str:
     """A 32-hex-digit id derived only from its parts, so a replayed input yields the same id."""
@@ -54,6 +56,7 @@ class PlateRead:
     scene_jpeg: bytes = b""  # the whole frame, downscaled: where the car was, for investigators and evidence
     frames: int = 1  # a grouped read: how many frames showed this vehicle pass
     seen_ms: int = 0  # and from its first to its last frame
+    state: StateGuess = UNREAD  # the issuing state read from the plate (a pass: voted over its frames)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class HotlistEntry:
     entry_id: str
     plate: str
     sealed: dict = field(default_factory=dict)  # encrypted payload as stored: key id, nonce, ciphertext
+    state: str = ""  # the issuing state (USPS code) where the source gives one: part of the plate's identity
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Hit:
     entry: HotlistEntry
     match: str  # exact | confusable | partial: how much dispatch should trust it
     matched_plate: str  # the read plate or OCR candidate that matched the entry
+    state_match: str = UNKNOWN  # same | differs | unknown: the read's state against the listed one
+    suppressed: bool = False  # hits.state_mismatch = suppress kept it from dispatch (recorded all the same)
 
 
 def read_id_for(frame_id: str, index: int) -> str:
@@ -101,6 +107,7 @@ class NewEntry:
     plate: str
     fields: Mapping[str, object]
     expires_at: datetime | None = None
+    state: str = ""  # the issuing state (USPS code), kept in clear beside the plate; "" when the source gives none
 
 
 @dataclass(frozen=True)
@@ -117,3 +124,5 @@ class FoundRead:
     frames: int
     candidates: tuple[str, ...] = field(default=())
     hold: bool = False
+    state: str = ""  # the issuing state read (USPS code), "" when not read
+    state_confidence: float = 0.0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from alpr.domain.matching import is_pattern, normalize_pattern, validate_pattern
+from alpr.domain.states import state_code
 from alpr.domain.types import NewEntry
 
 MAX_PLATE_LEN = 10
@@ -81,6 +82,17 @@ def check_plate(raw: str) -> str:
     return plate
 
 
+STATE_FIELD = "plate_state"
+
+
+def check_state(raw: str) -> str:
+    """The issuing state's USPS code ("" for none given); ValueError for text that names no state."""
+    code = state_code(raw)
+    if raw.strip() and not code:
+        raise ValueError(f"plate_state {raw!r} is not a US state code or name")
+    return code
+
+
 def _date(text: str) -> datetime:
     d = datetime.fromisoformat(text)
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
@@ -106,9 +118,10 @@ def _rows(reader: csv._reader) -> Iterator[tuple[int, list[str] | str]]:
 def parse_csv(lines: Iterable[str], mapping: Mapping[str, str] | None = None, expires_field: str = "expires",
               now: datetime | None = None) -> Parsed:
     """CSV with a header row. ``mapping`` is field -> column; without it every column is a field
-    named after its lower-cased header. The ``plate`` field is required; an ``expires`` field (ISO
-    date or time) sets when a BOLO entry ends, and an entry already ended at ``now`` is left out;
-    every other field is sealed."""
+    named after its lower-cased header. The ``plate`` field is required; a ``plate_state`` field
+    (USPS code or state name) is the issuing state, kept in clear beside the plate; an ``expires``
+    field (ISO date or time) sets when a BOLO entry ends, and an entry already ended at ``now`` is
+    left out; every other field is sealed."""
     out = Parsed()
     now = now or datetime.now(timezone.utc)
     rows = _rows(csv.reader(lines))
@@ -144,6 +157,7 @@ def parse_csv(lines: Iterable[str], mapping: Mapping[str, str] | None = None, ex
             plate = check_plate(raw)
             text = values.pop(expires_field, "")
             expires = _date(text) if text else None
+            state = check_state(values.pop(STATE_FIELD, ""))
         except ValueError as exc:
             out.errors.append((line, str(exc)))
             continue
@@ -152,7 +166,7 @@ def parse_csv(lines: Iterable[str], mapping: Mapping[str, str] | None = None, ex
             continue
         if why := altered(raw, plate):
             out.altered.append((line, why))
-        out.entries.append(NewEntry(plate, {k: v for k, v in values.items() if v}, expires))
+        out.entries.append(NewEntry(plate, {k: v for k, v in values.items() if v}, expires, state))
     return out
 
 
@@ -190,8 +204,9 @@ def parse_state_feed(lines: Iterable[str]) -> Parsed:
             plate = check_plate(plate_text)
             if is_pattern(plate):
                 raise ValueError("wildcards are not allowed in the state feed")
-            if not (len(rec["plate_state"]) == 2 and rec["plate_state"].isalpha()):
-                raise ValueError(f"plate_state {rec['plate_state']!r} is not a two-letter state code")
+            state = check_state(rec.pop("plate_state"))
+            if not state:
+                raise ValueError("plate_state is blank: the feed names the issuing state of every plate")
             if rec["vehicle_year"] and not rec["vehicle_year"].isdigit():
                 raise ValueError(f"vehicle_year {rec['vehicle_year']!r} is not a year")
             d = rec["entry_date"]
@@ -209,5 +224,5 @@ def parse_state_feed(lines: Iterable[str]) -> Parsed:
             continue
         if why := altered(plate_text, plate):
             out.altered.append((line_no, why))
-        out.entries.append(NewEntry(plate, {k: v for k, v in rec.items() if v}))
+        out.entries.append(NewEntry(plate, {k: v for k, v in rec.items() if v}, state=state))
     return out

@@ -7,9 +7,11 @@ Layout (each list swaps as a whole with RENAME, so readers see the old or the ne
   alpr:hotlist-meta:{name}          hash  refreshed_at, entries, version, source
   alpr:skiplist                     set of plates never matched (known false reads such as "000")
   alpr:skiplist-added               hash  skipped plate -> {"by", "at"}: who skipped it, when
-A record is {"plate", "id", "kid", "nonce", "ct", "at"[, "by"][, "exp"]}: ``at`` (epoch seconds)
-is when it was added and ``by`` the username who added it (no other personal data), ``exp`` (epoch
-seconds) when a BOLO ends. Matching a batch of reads against every list is one pipelined round trip.
+A record is {"plate", "id", "kid", "nonce", "ct", "at"[, "st"][, "by"][, "exp"]}: ``st`` is the
+issuing state's USPS code, part of the plate's identity as in NCIC (the same characters in two
+states are two vehicles), so the flow compares it with the read's state without the key; ``at``
+(epoch seconds) is when it was added and ``by`` the username who added it (no other personal data),
+``exp`` (epoch seconds) when a BOLO ends. Matching a batch of reads against every list is one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class HotlistStore:
         entry_id = os.urandom(8).hex()
         rec = {"plate": plate, "id": entry_id, **self.keyring.seal(dict(new.fields), _aad(list_name, plate, entry_id)),
                "at": at}
+        if new.state:
+            rec["st"] = new.state
         if by:
             rec["by"] = by
         if new.expires_at is not None:
@@ -431,4 +435,4 @@ def _added(rec: dict) -> dict[str, str]:
 
 
 def _entry(list_name: str, rec: dict) -> HotlistEntry:
-    return HotlistEntry(list_name, rec["id"], rec["plate"], {k: rec[k] for k in ("kid", "nonce", "ct")})
+    return HotlistEntry(list_name, rec["id"], rec["plate"], {k: rec[k] for k in ("kid", "nonce", "ct")}, rec.get("st", ""))

@@ -81,6 +81,8 @@ def hit_row(event: FeedEvent) -> dict:
             "plate": message["plate"], "matched_plate": message["matched_plate"],
             "list_plate": message.get("list_plate", ""), "list_name": message["list_name"],
             "entry_id": message["entry_id"], "match_kind": message["match"],
+            "read_state": message.get("read_state", ""), "state_confidence": message.get("read_state_confidence", 0.0),
+            "list_state": message.get("list_state", ""), "state_match": message.get("state_match", "unknown"),
             "published_at": datetime.fromtimestamp(event.published_ms / 1000, timezone.utc)}
 
 

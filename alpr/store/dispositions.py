@@ -22,7 +22,7 @@ from alpr.domain.dispositions import NEW, StepRefused
 from alpr.store.db import utc
 
 HIT_COLUMNS = ["hit_id", "read_id", "camera_id", "captured_at", "plate", "matched_plate", "list_plate", "list_name",
-               "entry_id", "match_kind", "published_at"]
+               "entry_id", "match_kind", "read_state", "state_confidence", "list_state", "state_match", "published_at"]
 STEP_COLUMNS = ["hit_id", "step", "at", "action", "state", "username", "role", "client_ip", "note", "fields"]
 MAX_NOTE = 1000
 
@@ -79,7 +79,7 @@ class HitDesk:
         """The newest hits first, each with its site kind, state and steps; filtered as given (the
         state too, in the query: a hit with no step yet is new). ``officer_unit``: only what an
         officer of that unit sees (``dispositions.visible_to``)."""
-        where, params = ["1"], {"limit": limit}
+        where, params = ["suppressed = 0"], {"limit": limit}  # kept from dispatch by the state policy: not a lead
         if officer_unit is not None:
             prefixes = dispositions.mobile_prefixes(self.mobile_prefixes)
             where.append("(camera_id = %(unit)s AND %(unit)s != '' AND arrayExists(p -> startsWith(camera_id, p), "

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from alpr.domain.types import FoundRead
 
-FIELDS = ["read_id", "captured_at", "camera_id", "plate", "confidence", "latitude", "longitude", "frames",
-          "candidates", "hold"]
+FIELDS = ["read_id", "captured_at", "camera_id", "plate", "confidence", "state", "state_confidence", "latitude",
+          "longitude", "frames", "candidates", "hold"]
 
 
 def record(r: FoundRead) -> dict:
@@ -50,7 +50,7 @@ def to_html(reads: list[FoundRead], images: dict[str, tuple[bytes, bytes]], titl
             "<tr>"
             f"<td>{html.escape(r.captured_at.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3])} UTC</td>"
             f"<td>{html.escape(r.camera_id)}</td><td>{where}</td>"
-            f"<td class=plate>{html.escape(r.plate)}</td><td>{r.confidence:.2f}</td>"
+            f"<td class=plate>{html.escape(r.plate)}</td><td>{r.confidence:.2f}</td><td>{html.escape(r.state)}</td>"
             f"<td>{html.escape(' '.join(r.candidates))}</td><td>{'held' if r.hold else ''}</td>"
             f"<td>{_img(crop, 'plate ' + r.plate, 48)}</td><td>{_img(scene, 'scene', 120)}</td>"
             "</tr>"
@@ -62,7 +62,7 @@ def to_html(reads: list[FoundRead], images: dict[str, tuple[bytes, bytes]], titl
 td,th{{border:1px solid #ccc;padding:4px;vertical-align:middle}} .plate{{font-family:monospace;font-size:1.2em}}</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p>{len(reads)} reads. Generated {generated}. Law enforcement sensitive: for the stated purpose only.</p>
-<table><tr><th>Captured</th><th>Camera</th><th>Location</th><th>Plate</th><th>Confidence</th>
+<table><tr><th>Captured</th><th>Camera</th><th>Location</th><th>Plate</th><th>Confidence</th><th>State</th>
 <th>Other readings</th><th>Hold</th><th>Plate image</th><th>Scene</th></tr>
 {chr(10).join(rows)}
 </table><p>{html.escape(footer)}</p></body></html>

@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from alpr.domain import plates
 from alpr.domain.matching import fold, is_pattern, normalize_pattern, validate_pattern
+from alpr.domain.states import state_code
 from alpr.domain.types import FoundRead
 from alpr.store.db import utc
 
@@ -50,6 +51,7 @@ class SearchQuery:
     until: datetime | None = None
     cameras: tuple[str, ...] = ()
     near: Near | None = None
+    state: str = ""  # the issuing state read: a USPS code or a state name
     page: int = 1
     page_size: int = 50
 
@@ -63,10 +65,13 @@ class SearchQuery:
             out["cameras"] = list(self.cameras)
         if self.near:
             out["near"] = [self.near.latitude, self.near.longitude, self.near.radius_m]
+        if self.state:
+            out["state"] = self.state
         return out
 
 
-COLUMNS = "read_id, captured_at, camera_id, plate, confidence, latitude, longitude, frames, candidates, hold"
+COLUMNS = ("read_id, captured_at, camera_id, plate, confidence, latitude, longitude, frames, candidates, hold, "
+           "plate_state, state_confidence")
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,12 @@ def build_sql(q: SearchQuery, db: str) -> tuple[str, dict]:
     if q.until:
         where.append("captured_at < %(until)s")
         params["until"] = q.until
+    if q.state:
+        code = state_code(q.state)
+        if not code:
+            raise SearchError(f"unknown state {q.state!r}: give a USPS code such as CA or a state name")
+        where.append("plate_state = %(state)s")
+        params["state"] = code
     if q.cameras:
         where.append("has(%(cameras)s, camera_id)")
         params["cameras"] = list(q.cameras)
@@ -172,7 +183,7 @@ def fetch(client: Client, db: str, read_ids: list[str]) -> list[FoundRead]:
 
 
 def _found(r: tuple) -> FoundRead:
-    return FoundRead(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), bool(r[9]))
+    return FoundRead(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), bool(r[9]), r[10], round(r[11], 4))
 
 
 def images(client: Client, db: str, read_ids: list[str]) -> dict[str, tuple[bytes, bytes]]:

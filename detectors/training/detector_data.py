@@ -19,6 +19,7 @@ from alpr.config import SimulatorConfig
 from alpr.dev.simulator.dataset import box_of
 from alpr.dev.simulator.traffic import Simulator
 from detectors.evaluate import endtoend_labels
+from detectors.splits import in_training_share
 
 MAX_SIDE = 1280  # large photos are shrunk before training: the detector never sees more than imgsz anyway
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -49,11 +50,6 @@ def _write(image: np.ndarray, boxes: list[tuple[int, int, int, int]], out: Path,
             lines.append(f"0 {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}")
     (out / "labels" / split / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
     return len(lines)
-
-
-def in_training_share(name: str, share: float) -> bool:
-    """A fixed, name-based split of a folder: the same images are trained on in every run."""
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 def split_folder(folder: Path, share: float, held_out_dir: Path) -> list[str]:

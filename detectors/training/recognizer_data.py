@@ -22,7 +22,7 @@ from alpr.domain.types import Box
 from detectors import ctc
 from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
-from detectors.training.detector_data import in_training_share
+from detectors.splits import in_training_share
 
 if TYPE_CHECKING:
     from detectors.ppocr import PPOCRReader

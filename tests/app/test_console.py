@@ -26,6 +26,7 @@ from alpr.crypto import Keyring, generate_key_file
 from alpr.dev.simulator.plates import random_plate
 from alpr.dev.simulator.render import render_plate
 from alpr.dev.stack import free_port
+from alpr.domain.states import StateGuess, compare
 from alpr.domain.types import Hit, HotlistEntry, Location, NewEntry, hit_id_for
 from alpr.hotlists.store import HotlistStore
 from alpr.messages.frames import encode_jpeg
@@ -77,7 +78,8 @@ class Console:
         self.thread.join(15)
         assert not self.thread.is_alive()
 
-    def publish(self, plate: str, camera: str, list_plate: str = "", kind: str = "exact") -> tuple[str, float]:
+    def publish(self, plate: str, camera: str, list_plate: str = "", kind: str = "exact", read_state: str = "CA",
+                list_state: str = "CA") -> tuple[str, float]:
         """A hit as the flow makes one: rows first, then the message; returns its id and when it was sent."""
         spec = replace(random_plate(self.rng), printed=plate)
         crop = encode_jpeg(render_plate(spec, self.rng), 90)
@@ -87,11 +89,12 @@ class Console:
         scene[380:460, 400:560] = plate_face
         read = replace(make_read(plate, datetime.now(timezone.utc), camera=camera, where=where,
                                  n=self.rng.randrange(10**9)), crop_jpeg=crop, scene_jpeg=encode_jpeg(scene, 80),
-                       candidates=(plate[:-1] + "8",))
+                       candidates=(plate[:-1] + "8",), state=StateGuess(((read_state, 0.96), ("NV", 0.02))))
         listed = NewEntry(list_plate or plate, {"reason": "stolen vehicle", "case": "24-11873",
-                                                "vehicle": "grey Honda Civic 2019"})
-        entry = HotlistEntry("stolen", self.hotlists.add("stolen", listed, by="disp.ada"), listed.plate)
-        hit = Hit(hit_id_for(camera, "stolen", entry.entry_id, read.read_id), read, entry, kind, plate)
+                                                "vehicle": "grey Honda Civic 2019"}, state=list_state)
+        entry = HotlistEntry("stolen", self.hotlists.add("stolen", listed, by="disp.ada"), listed.plate, state=list_state)
+        hit = Hit(hit_id_for(camera, "stolen", entry.entry_id, read.read_id), read, entry, kind, plate,
+                  compare(read_state, list_state))
         store(self.client, self.cfg, [read], [hit])
         m = hit_message(hit, self.cfg.kafka.hits_topic, self.cfg.clickhouse.database,
                         self.cfg.dispatch.camera_name(camera), self.url)
@@ -215,6 +218,25 @@ def test_console_dispatcher_works_a_fixed_site_hit_through_every_step_audited(co
     assert audit.search(action="view_hits", username="disp.ada", limit=50)  # the stream, the card, the shown hit
     reveal = audit.search(action="view_hotlist_entry", username="disp.ada", limit=5)
     assert [(r["outcome"], r["purpose"]) for r in reveal] == [("allowed", PURPOSE)]
+
+
+def test_console_shows_a_differing_state_as_loudly_as_a_differing_character(console, browser, tmp_path):
+    page = log_on(browser, console, "disp.ada")
+    same_id, _ = console.publish("7ABC123", "fixed-01")
+    other_id, _ = console.publish("5XYZ777", "fixed-02", read_state="CO", list_state="MT")
+    page.wait_for_selector(item(page, other_id), timeout=5_000)
+    badge = f"{item(page, other_id)} .state-badge"
+    assert page.inner_text(badge) == "state CO ≠ MT" and "m-differs" in page.get_attribute(badge, "class")
+    assert page.inner_text(f"{item(page, same_id)} .state-badge") == "state CA"
+    assert "m-differs" not in page.get_attribute(f"{item(page, same_id)} .state-badge", "class")
+    page.click(item(page, other_id))
+    page.wait_for_selector('#card[data-state="new"]')
+    assert page.inner_text("#state-compare .m-differs") == "CO"
+    assert page.inner_text("#state-compare") == "CO 96 % · listed MT" and "DIFFERS" in page.inner_text("#facts")
+    page.screenshot(path=os.environ.get("ALPR_STATE_SCREENSHOT", str(tmp_path / "differs.png")))
+    card = httpx.get(f"{console.url}/v1/hits/{other_id}", params={"purpose": PURPOSE},
+                     headers={"Authorization": f"Bearer {logged_on(console.cfg, 'disp.ada')}"}).json()
+    assert (card["read_state"], card["list_state"], card["state_match"]) == ("CO", "MT", "differs")
 
 
 def test_console_a_second_dispatcher_sees_the_state_change_and_the_first_step_wins(console, browser):

@@ -79,6 +79,7 @@ def test_state_feed_import_show_and_remove(env, tmp_path, capsys, monkeypatch):
     assert main(["hotlist", "show", "--list", "state", "7ABC123", "--purpose", "hit follow-up"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["vehicle_make"] == "HOND" and row["reason"] == "stolen vehicle" and row["added_by"] == "adm.test"
+    assert row["plate_state"] == "CA"
     assert main(["hotlist", "show", "--list", "state", "7ABC123"]) == 3  # no purpose: refused, and audited
     assert "purpose is required" in capsys.readouterr().err
     as_user(monkeypatch, env, "adm.test", "admin")

@@ -25,7 +25,8 @@ NOW = datetime.now(timezone.utc)
 def hit_row(hit_id: str, published_at: datetime) -> list:
     values = {"hit_id": hit_id, "read_id": f"r-{hit_id}", "camera_id": "fixed-01", "captured_at": published_at,
               "plate": "7ABC123", "matched_plate": "7ABC123", "list_plate": "7ABC123", "list_name": "stolen",
-              "entry_id": "e1", "match_kind": "exact", "published_at": published_at}
+              "entry_id": "e1", "match_kind": "exact", "read_state": "CA", "state_confidence": 0.97, "list_state": "CA",
+              "state_match": "same", "published_at": published_at}
     return [values[c] for c in HIT_COLUMNS]
 
 

@@ -38,6 +38,13 @@ def test_a_sealed_record_passes():
     assert set(rec) == {"plate", "id", "kid", "nonce", "ct", "at", "by"}
     assert record_problems(rec) == []
     assert record_problems({**rec, "exp": 1764900000}) == []
+    assert record_problems({**rec, "st": "MT"}) == []  # the issuing state: part of the plate, a USPS code
+
+
+def test_the_state_beside_the_plate_cannot_carry_free_text():
+    rec = sealed_record()
+    assert record_problems({**rec, "st": "stolen from Jo Doe"}) == ["st 'stolen f' is not a state code"]
+    assert record_problems({**rec, "st": "XX"}) == ["st 'XX' is not a state code"]
 
 
 def test_a_hot_list_record_with_a_plaintext_field_is_caught():

@@ -15,7 +15,7 @@ from alpr.domain.types import Box
 from detectors.ppocr import CHAR_BAND, grow, plate_box
 from detectors.training import recognizer_data as rdata
 from detectors.training import recognizer_model as rmodel
-from detectors.training.detector_data import in_training_share
+from detectors.splits import in_training_share
 
 
 def _plate(text: str, w: int = 120, h: int = 60) -> np.ndarray:

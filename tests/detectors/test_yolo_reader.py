@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 def yolo_reader():
     cfg = Config()
     cfg.reader.engine = "yolo"
+    cfg.reader.state_weights = "none"  # the plate reader alone (tests/detectors/test_state_reader.py: with states)
     return make_reader(cfg)
 
 
@@ -147,3 +149,52 @@ def test_a_vanity_plate_is_read_where_the_detector_is_sure_of_the_plate(yolo_rea
     assert [p.plate for p in yolo_reader.read(scene).plates if iou(p.box, truth) >= 0.5] == ["BATMAN"]
     monkeypatch.setattr(yolo_reader, "vanity_score", 1.0)
     assert yolo_reader.read(scene).plates == []
+
+
+def test_cascade_looks_again_at_a_weak_plate_beside_a_sure_one(yolo_reader, monkeypatch):
+    """Two cars in one frame: a sure reading of one must not spare the other its second look."""
+    from detectors.cascade import CascadeReader
+
+    frames = Simulator(SimulatorConfig(seed=8, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)
+    tiles = [cv2.resize(next(frames).image, (640, 360)) for _ in range(2)]
+    image = np.full((720, 1280, 3), 90, np.uint8)
+    image[:360, :640], image[360:, 640:] = tiles
+    fast = yolo_reader.read(image)
+    assert len(fast.plates) == 2
+    weak, sure = sorted(fast.plates, key=lambda p: p.confidence)
+    assert weak.confidence < sure.confidence
+    looked = []
+    read_window = yolo_reader.recognizer.read
+    monkeypatch.setattr(yolo_reader.recognizer, "read", lambda img, focus=None: looked.append(focus) or read_window(img, focus))
+    both = CascadeReader(yolo_reader, accept=(weak.confidence + sure.confidence) / 2).read(image)
+    assert len(looked) == 1  # PP-OCR looked again around the weak plate only
+    assert any(p.plate == sure.plate and p.confidence == sure.confidence for p in both.plates)
+    looked.clear()
+    CascadeReader(yolo_reader, accept=weak.confidence).read(image)
+    assert looked == []  # both sure: no second look
+
+
+def test_cascade_spares_an_empty_road_the_whole_frame_look_but_not_a_close_up_plate(yolo_reader, monkeypatch):
+    import random
+
+    from alpr.dev.simulator.plates import random_plate
+    from alpr.dev.simulator.render import render_plate
+    from alpr.domain.plates import normalize
+    from detectors.cascade import CascadeReader
+
+    looked = []
+    read_whole = yolo_reader.recognizer.read
+    monkeypatch.setattr(yolo_reader.recognizer, "read", lambda img, focus=None: looked.append(img.shape) or read_whole(img, focus))
+    cascade = CascadeReader(yolo_reader, accept=0.9)
+    road = np.linspace(40, 120, 720 * 1280 * 3).reshape(720, 1280, 3).astype(np.uint8)
+    assert cascade.read(road).plates == [] and looked == []  # nothing near a plate: no whole-frame look
+    assert CascadeReader(yolo_reader, accept=0.9, gate_side=0).read(road).plates == [] and looked == [(720, 1280, 3)]
+
+    looked.clear()
+    rng = random.Random(3)
+    spec = random_plate(rng)
+    close_up = road.copy()
+    close_up[160:480, 320:960] = cv2.resize(render_plate(spec, rng), (640, 320))  # half the frame wide
+    result = cascade.read(close_up)
+    assert looked == [(720, 1280, 3)]  # too large for the plate detector, found by the small text look
+    assert [p.plate for p in result.plates] == [normalize(spec.printed)]

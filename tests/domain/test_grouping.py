@@ -92,7 +92,7 @@ def test_within_one_edit_agrees_with_the_edit_distance():
     import itertools
     import random
 
-    from alpr.domain.grouping import within_one_edit
+    from alpr.domain.edits import within_one_edit
     from alpr.domain.scoring import edit_distance
 
     rng = random.Random(3)

@@ -43,3 +43,21 @@ def test_calibration_error_and_bins():
     error, _ = calibration([0.95] * 4, [True, False, True, False])
     assert abs(error - 0.45) < 1e-9
     assert calibration([], []) == (0.0, [])
+
+
+def test_each_misread_falls_in_one_class():
+    from alpr.domain.scoring import error_class
+
+    truth = "7ABC123"
+    assert error_class(truth, truth) == "exact"
+    assert error_class("", truth, detected=False) == "not_found"
+    assert error_class("XYZ", truth, detected=False) == "not_found"  # read elsewhere in the frame, not here
+    assert error_class("", truth, detected=True) == "nothing_read"
+    assert error_class("ABC123", truth) == error_class("7ABC12", truth) == "edge_dropped"
+    assert error_class("J7ABC123", truth) == error_class("7ABC1231", truth) == "edge_extra"
+    assert error_class("7AB123", truth) == "inner_dropped"
+    assert error_class("7ABCC123", truth) == "inner_extra"
+    assert error_class("7A8C123", truth) == "lookalike"  # B/8: the hot lists forgive it
+    assert error_class("7AMC123", truth) == "substitution"  # B/M: they do not
+    assert error_class("5551234", truth) == "wrong_line"  # a phone number taken for the plate
+    assert error_class("7ABC1", truth) == "other"

@@ -130,3 +130,51 @@ def test_replaying_the_stream_stores_nothing_twice(cfg, reader, produced):
     run_main(build(cfg, tail=False, reader=reader))  # no recovery state: the whole topic again
     assert client.query(f"SELECT read_id, plate FROM {table} FINAL ORDER BY read_id").result_rows == first
     assert client.command(f"SELECT uniqExact(read_id) = count() FROM {table} FINAL") == 1
+
+
+def test_hits_say_how_the_read_state_compares_and_suppress_keeps_a_differing_one_from_dispatch(cfg, keyring, reader):
+    """Reads carry the state the state reader gives them; a hit compares it with the listed state;
+    with hits.state_mismatch = suppress a surely differing one is recorded, never published."""
+    from alpr.domain.matching import fold as fold_plate
+    from alpr.domain.states import STATES, compare
+    from alpr.messages.frames import decode_image
+    from detectors.state_reader import BUNDLED, StateClassifier, StateReader, WithStates
+
+    states_reader = WithStates(reader, StateReader(StateClassifier(BUNDLED), reader.read_text))
+    kafka.ensure_topics(cfg)
+    frames = Simulator(SimulatorConfig(fixed_cameras=2, mobile_units=0, seed=33, no_plate_ratio=0.0)).frames(
+        realtime=False, start=datetime.now(timezone.utc) - timedelta(minutes=5))
+    pub, read_states = FramePublisher(cfg), {}
+    for _ in range(24):
+        f = next(frames)
+        jpeg = encode_jpeg(f.image)
+        pub.publish(f.meta, jpeg)
+        for p in states_reader.read(decode_image(jpeg)).plates:  # what the flow will read, frame by frame
+            read_states.setdefault(fold_plate(p.plate), set()).add(p.state.state)
+    pub.flush()
+    shown = sorted(read_states)
+    differs = shown[::2]  # listed in a state no frame of theirs was read in
+    entries = [NewEntry(p, {"case": "C-1"}, state=next(s for s in STATES if s not in read_states[p])) for p in differs]
+    entries += [NewEntry(p, {"case": "C-2"}, state=sorted(read_states[p])[0]) for p in shown[1::2]]
+    HotlistStore(redis.Redis.from_url(cfg.redis.url), keyring).replace("stolen", entries)
+    cfg.hits.state_mismatch, cfg.hits.state_min_confidence = "suppress", 0.0
+
+    set_up(cfg)
+    run_main(build(cfg, tail=False, reader=states_reader))
+
+    client, d = db.connect(cfg), cfg.clickhouse.database
+    reads = client.query(f"SELECT plate_state, state_confidence, state_candidates FROM {d}.reads FINAL").result_rows
+    assert reads and all(s in STATES and 0 < c <= 1 and len(others) == 2 for s, c, others in reads)
+    stored = client.query(f"SELECT hit_id, plate, read_state, list_state, state_match, suppressed FROM {d}.hits FINAL"
+                          ).result_rows
+    assert stored
+    for _, _, read_state, list_state, match, suppressed in stored:
+        assert match == compare(read_state, list_state) and list_state
+        assert suppressed == (match == "differs")
+    listed_differs = {fold_plate(p) for p in differs}
+    assert {fold_plate(h[1]) for h in stored if h[5]} & listed_differs, "a differing state was suppressed"
+    published = [json.loads(m.value()) for m in consume_all(cfg, cfg.kafka.hits_topic)]
+    for h in published:
+        jsonschema.validate(h, SCHEMA)
+        assert h["schema"] == "alpr.hit/1.1" and h["state_match"] != "differs" and h["read_state"] in STATES
+    assert sorted(h["hit_id"] for h in published) == sorted(h[0] for h in stored if not h[5])

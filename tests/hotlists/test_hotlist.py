@@ -199,3 +199,25 @@ def test_a_cad_system_decrypts_a_hit_entry_as_the_hit_schema_documents(store, tm
     assert json.loads(AESGCM(key).decrypt(nonce, ct, aad)) == {"case": "C-42", "vehicle": "blue Civic"}
     with pytest.raises(InvalidTag):  # moved to another plate, the fields do not open
         AESGCM(key).decrypt(nonce, ct, "\x1f".join((entry.list_name, "7ABC124", entry.entry_id)).encode())
+
+
+def test_the_issuing_state_is_kept_beside_the_plate_and_reaches_the_match(store, cfg):
+    import orjson
+
+    from alpr.domain.matching import fold
+
+    from alpr.compliance.rules import record_problems
+
+    store.replace("stolen", [NewEntry("ABC1234", {"case": "C-1"}, state="MT"), NewEntry("ABC1234", {"case": "C-2"}),
+                             NewEntry("XYZ999", {"case": "C-3"}, state="CO")])
+    store.add("bolo", NewEntry("ABC1234", {"reason": "robbery"}, state="CO"), by="d.ng")
+    found = store.match(["ABC1234"])
+    assert sorted((m.entry.list_name, m.entry.state) for m in found["ABC1234"]) == [
+        ("bolo", "CO"), ("stolen", ""), ("stolen", "MT")]
+    raw = redis.Redis.from_url(cfg.redis.url).hget(list_key("stolen"), fold("ABC1234"))
+    records = orjson.loads(raw)
+    assert sorted(r.get("st", "") for r in records) == ["", "MT"]
+    assert all(record_problems(r) == [] for r in records)  # the state in clear is the only field beside the plate
+    assert b"C-1" not in raw and b"C-2" not in raw
+    store.rotate()  # re-sealing keeps the state
+    assert sorted(m.entry.state for m in store.match(["ABC1234"])["ABC1234"]) == ["", "CO", "MT"]

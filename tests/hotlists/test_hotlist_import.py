@@ -48,7 +48,7 @@ def test_state_feed_record():
     assert p.errors == []
     (e,) = p.entries
     assert e.plate == "7ABC123"
-    assert e.fields["plate_state"] == "CA" and e.fields["reason"] == "stolen vehicle"
+    assert e.state == "CA" and "plate_state" not in e.fields and e.fields["reason"] == "stolen vehicle"
     assert e.fields["entry_date"] == "2026-11-28" and e.fields["agency_ori"] == "CA0194200"
 
 
@@ -100,3 +100,13 @@ def test_plates_changed_beyond_case_spaces_and_dashes_are_reported():
     assert p.altered == [(3, "plate 'bad plate!!' loaded as 'BADPLATE'"), (4, "plate 'J\u00d6RG1' loaded as 'JRG1'")]
     feed = parse_state_feed([feed_line(plate="7AB.C12"), feed_line(plate="7AB C12")])
     assert feed.altered == [(1, "plate '7AB.C12' loaded as '7ABC12'")] and len(feed.entries) == 2
+
+
+def test_csv_plate_state_column_is_the_entry_state_not_a_sealed_field():
+    p = parse_csv(lines_of("tag,st,case\nABC123,Montana,C1\nDEF456,co,C2\nGHI789,,C3\nJKL012,Atlantis,C4\n"),
+                  {"plate": "tag", "plate_state": "st", "case": "case"})
+    assert [(e.plate, e.state, dict(e.fields)) for e in p.entries] == [
+        ("ABC123", "MT", {"case": "C1"}), ("DEF456", "CO", {"case": "C2"}), ("GHI789", "", {"case": "C3"})]
+    assert p.errors == [(5, "plate_state 'Atlantis' is not a US state code or name")]
+    feed = parse_state_feed([feed_line(state="ZZ")])
+    assert feed.errors == [(1, "plate_state 'ZZ' is not a US state code or name")]

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 
 MIGRATIONS = ["0001_reads", "0002_grouped_reads_images_hits_evidence", "0003_users_and_audit_log",
               "0004_audit_keyed_chain", "0005_users_must_change_password", "0006_hit_dispositions",
-              "0007_console_units_and_list_plates", "0008_share_requests", "0009_compliance_runs"]
+              "0007_console_units_and_list_plates", "0008_share_requests", "0009_compliance_runs", "0010_plate_state"]
 
 
 def test_migrate_is_idempotent_and_sets_retention(cfg):

@@ -222,3 +222,45 @@ def test_search_uses_the_primary_key_and_the_ngram_index(client, cfg, searchable
     partial = SearchQuery(plate="*ABC*")
     assert "Name: plate_ngrams" in explain(*vocabulary_query(partial, d))
     assert "Condition: (plate in 2-element set)" in explain(*build_sql(partial, d))
+
+
+def test_reads_keep_their_state_and_search_filters_on_it(client, cfg):
+    from dataclasses import replace
+
+    from alpr.domain.states import StateGuess
+    from alpr.store.search import SearchError
+
+    t = NOW - timedelta(days=3)
+    co = replace(make_read("ABC1234", t), state=StateGuess((("CO", 0.93), ("MT", 0.04), ("UT", 0.01))))
+    mt = replace(make_read("ABC1234", t + timedelta(minutes=5), n=1), state=StateGuess((("MT", 0.81), ("CO", 0.1))))
+    unread = make_read("ABC1234", t + timedelta(minutes=9), n=2)
+    store(client, cfg, [co, mt, unread])
+    d = cfg.clickhouse.database
+    row = client.query(f"SELECT plate_state, state_confidence, state_candidates FROM {d}.reads FINAL "
+                       "WHERE read_id = %(id)s", parameters={"id": co.read_id}).result_rows[0]
+    assert (row[0], round(row[1], 2), row[2]) == ("CO", 0.93, ["MT", "UT"])
+
+    found = search(client, d, SearchQuery(plate="ABC1234", state="co")).reads
+    assert [(r.read_id, r.state, r.state_confidence) for r in found] == [(co.read_id, "CO", 0.93)]
+    assert [r.read_id for r in search(client, d, SearchQuery(plate="ABC1234", state="Montana")).reads] == [mt.read_id]
+    assert {r.state for r in search(client, d, SearchQuery(plate="ABC1234")).reads} == {"CO", "MT", ""}
+    assert [r.read_id for r in search(client, d, SearchQuery(since=t - timedelta(hours=1), until=NOW,
+                                                             state="MT")).reads] == [mt.read_id]
+    with pytest.raises(SearchError, match="unknown state 'Atlantis'"):
+        search(client, d, SearchQuery(plate="ABC1234", state="Atlantis"))
+
+
+def test_a_hit_records_both_states_and_whether_policy_kept_it_from_dispatch(client, cfg):
+    from dataclasses import replace
+
+    from alpr.domain.hits import apply_state_policy, suppress_repeats
+    from alpr.domain.states import StateGuess
+    from alpr.domain.types import Match
+
+    read = replace(make_read("ABC1234", NOW - timedelta(hours=2)), state=StateGuess((("CO", 0.96),)))
+    listed = HotlistEntry("stolen", "e9", "ABC1234", state="MT")
+    _, (hit,) = suppress_repeats(None, (read, Match("ABC1234", listed, "exact")), 60)
+    store(client, cfg, [read], [apply_state_policy(hit, "suppress", 0.9)])
+    row = client.query(f"SELECT read_state, state_confidence, list_state, state_match, suppressed "
+                       f"FROM {cfg.clickhouse.database}.hits FINAL").result_rows
+    assert [(s, round(c, 2), *rest) for s, c, *rest in row] == [("CO", 0.96, "MT", "differs", 1)]

@@ -171,10 +171,25 @@ function render(entry) {
   li.classList.toggle("selected", state.selected === entry.hit_id);
   li.replaceChildren(
     row(span("plate", entry.plate), span(`state ${entry.state}`, entry.state.replace(/_/g, " "))),
-    row(span("meta", `${entry.list_name} · ${entry.match}`), span("badge", entry.site)),
+    row(span("meta", `${entry.list_name} · ${entry.match}`), stateBadge(entry), span("badge", entry.site)),
     row(span("meta", entry.camera_name || entry.camera_id), span("meta age", age(entry.captured_at))));
   const waiting = [...state.hits.values()].filter((h) => h.state === "new").length;
   $("counts").textContent = `${waiting} untaken · ${state.hits.size} in all`;
+}
+
+// A differing state is shown as loudly as a differing character: the same characters in another
+// state are another vehicle.
+function stateBadge(hit) {
+  const read = hit.read_state || "?", listed = hit.list_state || "?";
+  if (hit.state_match === "differs") return span("m-differs state-badge", `state ${read} ≠ ${listed}`);
+  if (hit.state_match === "same") return span("meta state-badge", `state ${read}`);
+  return span("meta state-badge", hit.read_state ? `read ${read}, list gives none` : "state not read");
+}
+
+function stateCompare(hit) {
+  const sure = hit.read_state ? ` ${Math.round((hit.state_confidence || 0) * 100)} %` : "";
+  return [span(hit.state_match === "differs" ? "m-differs" : "", hit.read_state || "--"), span("sure", `${sure} · listed `),
+    span("", hit.list_state || "--")];
 }
 
 function span(cls, text) { const s = document.createElement("span"); s.className = cls; s.textContent = text; return s; }
@@ -222,8 +237,11 @@ async function showCard(hitId) {
   $("card-state").className = `state ${hit.state}`;
   $("read-plate").replaceChildren(...hit.marks.map((m) => span(m.mark === "same" ? "" : `m-${m.mark}`, m.char)));
   $("list-plate").textContent = hit.list_plate;
+  $("state-compare").replaceChildren(...stateCompare(hit));
   facts([["Match", `${hit.match_kind}${hit.confidence !== null ? ` · confidence ${(hit.confidence * 100).toFixed(0)} %` : ""}`],
     ["OCR also read", hit.candidates.join(", ") || "nothing else"],
+    ["State", {same: "the read state is the listed one", differs: "DIFFERS from the listed state: maybe another vehicle",
+      unknown: "not compared (not read, or the list gives none)"}[hit.state_match] || hit.state_match],
     ["Camera", `${hit.camera_name}${hit.camera_name !== hit.camera_id ? ` (${hit.camera_id})` : ""} · ` +
       (hit.site === "mobile" ? "mobile unit" : "fixed site")],
     ["Read at", `${new Date(hit.captured_at).toLocaleString()} · ${age(hit.captured_at)}`],

@@ -1,5 +1,5 @@
 -- Production shape of the storage schema on a ClickHouse server cluster: the tables of
--- infra/clickhouse/migrations (0001 to 0003, their final state) as Replicated* tables, with a
+-- infra/clickhouse/migrations (0001 to 0010, their final state) as Replicated* tables, with a
 -- Distributed table under each application name, so `alpr` reads and writes the same names
 -- ({db}.reads, {db}.hits, ...) on chDB and on the cluster.
 --
@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS {db}.reads_local ON CLUSTER '{cluster}'
     plate        String CODEC(ZSTD(3)),
     candidates   Array(String) CODEC(ZSTD(3)),
     confidence   Float32 CODEC(ZSTD(3)),
+    plate_state  LowCardinality(String) DEFAULT '',
+    state_confidence Float32 DEFAULT 0,
+    state_candidates Array(LowCardinality(String)) DEFAULT [],
     latitude     Float64 CODEC(ZSTD(3)),
     longitude    Float64 CODEC(ZSTD(3)),
     detector     LowCardinality(String),
@@ -118,6 +121,11 @@ CREATE TABLE IF NOT EXISTS {db}.hits_local ON CLUSTER '{cluster}'
     list_name      LowCardinality(String),
     entry_id       String,
     match_kind     LowCardinality(String),
+    read_state     LowCardinality(String) DEFAULT '',
+    state_confidence Float32 DEFAULT 0,
+    list_state     LowCardinality(String) DEFAULT '',
+    state_match    LowCardinality(String) DEFAULT 'unknown',
+    suppressed     UInt8 DEFAULT 0,
     published_at   DateTime64(3, 'UTC') DEFAULT now64(3),
     hold           UInt8 DEFAULT 0
 )
@@ -358,4 +366,5 @@ INSERT INTO {db}.schema_migrations (version, name) VALUES
     (6, '0006_hit_dispositions'),
     (7, '0007_console_units_and_list_plates'),
     (8, '0008_share_requests'),
-    (9, '0009_compliance_runs');
+    (9, '0009_compliance_runs'),
+    (10, '0010_plate_state');
