@@ -36,8 +36,8 @@ from alpr.domain.scoring import Tally, confusions, iou, percentile
 from alpr.domain.states import STATES, state_code
 from alpr.domain.types import Box
 from detectors.base import PlateReader
-from detectors.state_reader import StateReader
 from detectors.splits import SPLIT_SHARE, in_training_share
+from detectors.state_reader import StateReader
 
 IOU_DETECTED = 0.5
 

@@ -141,7 +141,8 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
         say(f"error: --expires {args.expires} has already passed")
         return Exit.USAGE
     store = _store(cfg, True)
-    terms = {"list": args.list, "plate": plate, "state": state, "fields": sorted(fields), "expires": args.expires or ""}
+    terms = {"list": args.list, "plate": plate, **({"state": state} if state else {}), "fields": sorted(fields),
+             "expires": args.expires or ""}
     with _gate(cfg, args, "add_hotlist_entry", terms, [plate]) as grant:
         entry_id = store.add(args.list, NewEntry(plate, fields, expires, state), by=grant.user.username)
         grant.terms["entry_id"] = entry_id

@@ -126,3 +126,4 @@ class FoundRead:
     hold: bool = False
     state: str = ""  # the issuing state read (USPS code), "" when not read
     state_confidence: float = 0.0
+    state_candidates: tuple[str, ...] = ()  # the next most probable states, best first

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from alpr.domain.types import FoundRead
 
-FIELDS = ["read_id", "captured_at", "camera_id", "plate", "confidence", "state", "state_confidence", "latitude",
-          "longitude", "frames", "candidates", "hold"]
+FIELDS = ["read_id", "captured_at", "camera_id", "plate", "confidence", "state", "state_confidence", "state_candidates",
+          "latitude", "longitude", "frames", "candidates", "hold"]
 
 
 def record(r: FoundRead) -> dict:
@@ -21,6 +21,7 @@ def record(r: FoundRead) -> dict:
     d["captured_at"] = r.captured_at.isoformat(timespec="milliseconds")
     d["confidence"] = round(r.confidence, 4)
     d["candidates"] = list(r.candidates)
+    d["state_candidates"] = list(r.state_candidates)
     return d
 
 
@@ -29,7 +30,8 @@ def to_csv(reads: list[FoundRead]) -> str:
     w = csv.DictWriter(out, FIELDS, lineterminator="\n")
     w.writeheader()
     for r in reads:
-        w.writerow({**record(r), "candidates": " ".join(r.candidates), "hold": int(r.hold)})
+        w.writerow({**record(r), "candidates": " ".join(r.candidates), "state_candidates": " ".join(r.state_candidates),
+                    "hold": int(r.hold)})
     return out.getvalue()
 
 

@@ -71,7 +71,7 @@ class SearchQuery:
 
 
 COLUMNS = ("read_id, captured_at, camera_id, plate, confidence, latitude, longitude, frames, candidates, hold, "
-           "plate_state, state_confidence")
+           "plate_state, state_confidence, state_candidates")
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,8 @@ def fetch(client: Client, db: str, read_ids: list[str]) -> list[FoundRead]:
 
 
 def _found(r: tuple) -> FoundRead:
-    return FoundRead(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), bool(r[9]), r[10], round(r[11], 4))
+    return FoundRead(r[0], utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]), bool(r[9]), r[10], round(r[11], 4),
+                     tuple(r[12]))
 
 
 def images(client: Client, db: str, read_ids: list[str]) -> dict[str, tuple[bytes, bytes]]:

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from alpr.domain.states import STATES, state_code
-from detectors.state_reader import INPUT_HW, state_batch
 from detectors.splits import in_training_share
+from detectors.state_reader import INPUT_HW, state_batch
 
 SPECIMEN_TRAIN_SHARE = 0.8  # of the designs; the rest is held out for `alpr eval --states`
 CROP_TRAIN_SHARE = 0.5  # of seg_and_ocr, the same split `alpr train recognizer` uses

@@ -265,3 +265,13 @@ def test_a_large_import_shows_progress(env, tmp_path, capsys):
     assert main(["hotlist", "import", "--list", "stolen", str(f), *CHANGE]) == 0
     err = capsys.readouterr().err
     assert "big.csv: read 100,000 lines" in err and "... and 99980 more rows skipped as ended" in err
+
+
+def test_an_entry_added_with_its_state_shows_it(env, capsys, monkeypatch):
+    assert main(["hotlist", "add", "--list", "stolen", "5XYZ777", "--state", "Montana", "--field", "case=C-9", *CHANGE]) == 0
+    assert main(["hotlist", "add", "--list", "stolen", "5XYZ778", "--state", "Atlantis", *CHANGE]) == 2
+    assert "plate_state 'Atlantis' is not a US state code or name" in capsys.readouterr().err
+    as_user(monkeypatch, env, "disp.test", "dispatcher")
+    assert main(["hotlist", "show", "--list", "stolen", "5XYZ777", "--purpose", "hit follow-up"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["plate_state"] == "MT" and row["case"] == "C-9"

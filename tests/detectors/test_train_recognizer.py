@@ -13,9 +13,9 @@ from rapidocr_onnxruntime.ch_ppocr_rec.text_recognize import TextRecognizer
 from alpr.domain.scoring import corpus_scores
 from alpr.domain.types import Box
 from detectors.ppocr import CHAR_BAND, grow, plate_box
+from detectors.splits import in_training_share
 from detectors.training import recognizer_data as rdata
 from detectors.training import recognizer_model as rmodel
-from detectors.splits import in_training_share
 
 
 def _plate(text: str, w: int = 120, h: int = 60) -> np.ndarray:

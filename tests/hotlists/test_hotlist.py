@@ -204,9 +204,8 @@ def test_a_cad_system_decrypts_a_hit_entry_as_the_hit_schema_documents(store, tm
 def test_the_issuing_state_is_kept_beside_the_plate_and_reaches_the_match(store, cfg):
     import orjson
 
-    from alpr.domain.matching import fold
-
     from alpr.compliance.rules import record_problems
+    from alpr.domain.matching import fold
 
     store.replace("stolen", [NewEntry("ABC1234", {"case": "C-1"}, state="MT"), NewEntry("ABC1234", {"case": "C-2"}),
                              NewEntry("XYZ999", {"case": "C-3"}, state="CO")])

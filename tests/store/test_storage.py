@@ -241,7 +241,8 @@ def test_reads_keep_their_state_and_search_filters_on_it(client, cfg):
     assert (row[0], round(row[1], 2), row[2]) == ("CO", 0.93, ["MT", "UT"])
 
     found = search(client, d, SearchQuery(plate="ABC1234", state="co")).reads
-    assert [(r.read_id, r.state, r.state_confidence) for r in found] == [(co.read_id, "CO", 0.93)]
+    assert [(r.read_id, r.state, r.state_confidence, r.state_candidates) for r in found] == [
+        (co.read_id, "CO", 0.93, ("MT", "UT"))]
     assert [r.read_id for r in search(client, d, SearchQuery(plate="ABC1234", state="Montana")).reads] == [mt.read_id]
     assert {r.state for r in search(client, d, SearchQuery(plate="ABC1234")).reads} == {"CO", "MT", ""}
     assert [r.read_id for r in search(client, d, SearchQuery(since=t - timedelta(hours=1), until=NOW,
