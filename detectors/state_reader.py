@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from alpr.domain.boxes import padded
-from alpr.domain.states import STATES, StateGuess, guess_from_probs, state_named, with_named
+from alpr.domain.states import STATES, TEXT_SURE, StateGuess, guess_from_probs, state_named, with_named
 from detectors.base import PlateReader, ReaderResult
 from detectors.runtime import OPENVINO, load_model
 
@@ -68,7 +68,9 @@ def text_bands(crop: np.ndarray) -> list[np.ndarray]:
 
 
 class StateReader:
-    """The classifier, corrected where a plate's own text names its state."""
+    """The classifier, corrected where a plate's own text names its state. The text is read only
+    where the classifier is less sure than a named state is right (``TEXT_SURE``): elsewhere it
+    could not make the answer surer, and reading it costs two recognizer passes a plate."""
 
     def __init__(self, classifier: StateClassifier, text: TextReader | None = None):
         self.classifier, self.text = classifier, text
@@ -77,11 +79,14 @@ class StateReader:
 
     def read(self, crops: Sequence[np.ndarray]) -> list[StateGuess]:
         guesses = self.classifier(crops)
-        if self.text is None or not crops:
+        unsure = [i for i, g in enumerate(guesses) if g.confidence < TEXT_SURE]
+        if self.text is None or not unsure:
             return guesses
-        lines = self.text([band for crop in crops for band in text_bands(crop)])
+        lines = self.text([band for i in unsure for band in text_bands(crops[i])])
         n = len(TEXT_BANDS)
-        return [with_named(g, state_named(lines[i * n:(i + 1) * n])) for i, g in enumerate(guesses)]
+        for k, i in enumerate(unsure):
+            guesses[i] = with_named(guesses[i], state_named(lines[k * n:(k + 1) * n]))
+        return guesses
 
 
 class WithStates:
