@@ -145,7 +145,9 @@ def main() -> int:
     rows = []
     variants = [(name, name, {}) for name in READERS] + [
         ("ppocr", "ppocr, onnxruntime", {"runtime": "onnxruntime"}), ("ppocr", "ppocr, v4 only", {"second_recognizer": ""}),
-        ("cascade", "cascade, f32", {"runtime": "openvino-f32"})]
+        ("cascade", "cascade, f32", {"runtime": "openvino-f32"}),
+        ("cascade", "cascade, no state", {"state_weights": "none"}),
+        ("cascade", "cascade, state classifier only", {"state_text": False})]
     sets = frames(args.frames, real)
     for engine, name, overrides in [v for v in variants if not args.readers or v[1] in args.readers]:
         cfg.reader = replace(Config().reader, intra_op_threads=1, **overrides)

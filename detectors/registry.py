@@ -60,7 +60,7 @@ def make_reader(cfg: Config, engine: str | None = None) -> PlateReader:
         return reader
     from detectors.state_reader import WithStates
 
-    return WithStates(reader, _state_reader(cfg, weights, ppocr))
+    return WithStates(reader, _state_reader(cfg, weights, ppocr), cfg.flow.pass_min_confidence)
 
 
 def make_state_reader(cfg: Config) -> StateReader:
@@ -76,7 +76,8 @@ def make_state_reader(cfg: Config) -> StateReader:
 def _state_reader(cfg: Config, weights: Path, ppocr: PPOCRReader) -> StateReader:
     from detectors.state_reader import StateClassifier, StateReader
 
-    return StateReader(StateClassifier(weights, cfg.reader.intra_op_threads, cfg.reader.runtime), ppocr.read_text)
+    classifier = StateClassifier(weights, cfg.reader.intra_op_threads, cfg.reader.runtime)
+    return StateReader(classifier, ppocr.read_text if cfg.reader.state_text else None)
 
 
 def _plate_reader(cfg: Config, engine: str) -> tuple[PlateReader, PPOCRReader]:

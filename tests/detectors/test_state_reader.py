@@ -155,3 +155,24 @@ def test_training_writes_a_model_the_reader_loads(tmp_path):
     assert card["steps"] > 0 and card["command"].startswith("alpr train state")
     guess = StateClassifier(out)([np.full((60, 120, 3), (0, 160, 0), np.uint8)])[0]
     assert guess.state in STATES and len(guess.ranked) == 3
+
+
+def test_the_text_look_is_a_setting_and_spent_only_on_plates_read_well():
+    cfg = Config()
+    cfg.reader.engine = "yolo"
+    cfg.reader.state_text = False
+    reader = make_reader(cfg)
+    assert reader.states.text is None and reader.states.name == "state-cnn"
+    cfg.reader.state_text = True
+    reader = make_reader(cfg)
+    assert reader.states.text is not None and reader.text_min_confidence == cfg.flow.pass_min_confidence
+    from detectors.state_reader import CLASSIFIER_SURE
+
+    unsure = (np.random.default_rng(seed).integers(0, 255, (160, 320, 3), np.uint8) for seed in range(20))
+    plate = next(p for p in unsure if reader.states.classifier([p])[0].confidence < CLASSIFIER_SURE)  # noise
+    read = []
+    states = StateReader(reader.states.classifier, lambda crops: read.append(len(crops)) or ["TEXAS"] * len(crops))
+    (skipped,) = states.read([plate], worth_text=[False])
+    assert read == [] and skipped == reader.states.classifier([plate])[0]
+    (named,) = states.read([plate], worth_text=[True])
+    assert read == [1] and named.state == "TX"  # the top line named the state: the bottom one is not read
