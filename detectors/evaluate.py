@@ -37,7 +37,7 @@ from alpr.domain.states import STATES, state_code
 from alpr.domain.types import Box
 from detectors.base import PlateReader
 from detectors.splits import SPLIT_SHARE, in_training_share
-from detectors.state_reader import StateReader
+from detectors.state_reader import StateReader, WithStates
 
 IOU_DETECTED = 0.5
 
@@ -109,7 +109,7 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None,
         raise FileNotFoundError(f"{gt} not found (seg_and_ocr layout: groundtruth.csv + usimages/)")
     rows = [r for r in csv.reader(gt.read_text().splitlines())
             if len(r) >= 3 and not (held_out and in_training_share(r[0], SPLIT_SHARE))][:limit]
-    state_of = getattr(reader, "state_of", None)  # a reader that reads states (detectors.state_reader.WithStates)
+    reads_states = isinstance(reader, WithStates)
     tally, images = Tally(), 0
     for i, (name, state_text, plate) in enumerate(rows, 1):
         path = folder / "usimages" / name
@@ -125,8 +125,8 @@ def evaluate_crops(reader: PlateReader, folder: Path, limit: int | None = None,
         best = readings[0][0] if readings else ""
         state = state_code(state_text)
         tally.add(normalize(plate), best, [p for p, _ in readings], None, readings[0][1] if readings else 0.0, state)
-        if state and state_of is not None:
-            tally.add_state(state, [s for s, _ in state_of(image).ranked])
+        if state and reads_states:
+            tally.add_state(state, [s for s, _ in reader.state_of(image).ranked])
         _progress(i, len(rows))
     return summary(tally, images, reader, False), tally
 
