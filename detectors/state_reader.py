@@ -90,12 +90,13 @@ class StateReader:
         if self.text is None or not unsure:
             return guesses
         bands = {i: text_bands(crops[i]) for i in unsure}
-        lines = {i: [top] for i, top in zip(unsure, self.text([bands[i][0] for i in unsure]))}
-        unnamed = [i for i in unsure if not state_named(lines[i])]
+        tops = dict(zip(unsure, self.text([bands[i][0] for i in unsure])))
+        named = {i: state_named([tops[i]]) for i in unsure}
+        unnamed = [i for i in unsure if not named[i]]
         for i, bottom in zip(unnamed, self.text([bands[i][1] for i in unnamed]) if unnamed else []):
-            lines[i].append(bottom)
+            named[i] = state_named([tops[i], bottom])
         for i in unsure:
-            guesses[i] = with_named(guesses[i], state_named(lines[i]))
+            guesses[i] = with_named(guesses[i], named[i])
         return guesses
 
 

@@ -292,8 +292,8 @@ def cmd_train_state(cfg: Config, args: argparse.Namespace) -> int:
     _need("torch", "onnx")
     out = Path(args.out)
     result = state_loop.train(out, specimens=Path(args.specimens), crops=Path(args.crops) if args.crops else None,
-                              minutes=args.minutes, lr=args.lr, batch_size=args.batch, seed=args.seed,
-                              checkpoint=Path(args.checkpoint) if args.checkpoint else None, progress=say)
+                              minutes=args.minutes, lr=args.lr, batch_size=args.batch, label_smoothing=args.label_smoothing,
+                              seed=args.seed, checkpoint=Path(args.checkpoint) if args.checkpoint else None, progress=say)
     card = state_loop.write_card(out, result, "alpr " + shlex.join(sys.argv[1:]))
     print(json.dumps({"onnx": str(out), "card": str(card), **result["val"]}))
     return 0
@@ -473,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--checkpoint", metavar="FILE", help="save progress here and resume from it when it exists")
     ts.add_argument("--lr", type=float, default=2e-3)
     ts.add_argument("--batch", type=int, default=48)
+    ts.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing (default 0.1)")
     ts.add_argument("--seed", type=int, default=0)
     ts.set_defaults(func=cmd_train_state)
 

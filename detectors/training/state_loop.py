@@ -92,7 +92,8 @@ def export(torch, model, out: Path) -> None:
 
 
 def train(out: Path, *, specimens: Path, crops: Path | None, minutes: float = 30.0, lr: float = 2e-3, batch_size: int = 48,
-          real_fraction: float = 0.25, seed: int = 0, threads: int = 2, val_every: int = 150, checkpoint: Path | None = None,
+          real_fraction: float = 0.25, label_smoothing: float = 0.1, seed: int = 0, threads: int = 2, val_every: int = 150,
+          checkpoint: Path | None = None,
           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Trains for ``minutes`` of wall clock (AdamW, one-cycle cosine schedule over the budget), a
     ``real_fraction`` of each batch from real crops when there are any. Every ``val_every`` steps
@@ -116,7 +117,7 @@ def train(out: Path, *, specimens: Path, crops: Path | None, minutes: float = 30
 
     model = build_model(torch)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     step, best, best_state, history, elapsed_before = 0, -1.0, None, [], 0.0
     if checkpoint and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False)
@@ -174,7 +175,7 @@ def train(out: Path, *, specimens: Path, crops: Path | None, minutes: float = 30
     r1, r3 = accuracy(torch, model, real_val, rng)
     return {
         "steps": step, "minutes": minutes, "train_minutes": round(elapsed() / 60, 1), "lr": lr, "batch": batch_size,
-        "real_fraction": real_fraction if real_train else 0.0, "seed": seed, "specimens": str(specimens),
+        "real_fraction": real_fraction if real_train else 0.0, "label_smoothing": label_smoothing, "seed": seed, "specimens": str(specimens),
         "crops": str(crops) if crops else "", "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
         "data": {"specimens_train": len(spec_train), "specimens_val": len(spec_val), "real_train": len(real_train),
                  "real_val": len(real_val), "per_state_train": counts(spec_train + real_train)},
@@ -198,7 +199,8 @@ def write_card(out: Path, result: dict[str, Any], command: str) -> Path:
     lines = [f"# State classifier `{out.name}`", "",
              f"- A CNN trained from scratch ({result['parameters']:,} parameters: five stride-2 stages of two 3x3 "
              f"convolutions, global pooling, a linear head) on CPU for {result['train_minutes']} min, {result['steps']} "
-             f"steps: batch {result['batch']}, AdamW lr {result['lr']} (cosine), label smoothing 0.1, seed {result['seed']}, "
+             f"steps: batch {result['batch']}, AdamW lr {result['lr']} (cosine), label smoothing {result.get('label_smoothing', 0.1)}, "
+             f"seed {result['seed']}, "
              f"real crops {result['real_fraction']:.0%} of each batch.",
              f"- Command: `{command}`", f"- sha256: `{card['sha256']}` ({card['bytes']:,} bytes)", "",
              "## Data", "",
