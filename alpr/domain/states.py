@@ -117,14 +117,6 @@ def state_code(text: str) -> str:
     return ""
 
 
-def require_state(text: str) -> str:
-    """``state_code`` for user input: an unknown state is an error, not an empty filter."""
-    code = state_code(text)
-    if text.strip() and not code:
-        raise ValueError(f"unknown state {text!r}: give a USPS code such as CA or a state name")
-    return code
-
-
 @dataclass(frozen=True)
 class StateGuess:
     """The issuing state read from a plate: best first, each with its probability."""

@@ -16,7 +16,6 @@ from alpr.domain.states import (
     StateGuess,
     compare,
     guess_from_probs,
-    require_state,
     state_code,
     suppressed,
     vote,
@@ -36,9 +35,6 @@ def test_fifty_states_and_dc_by_code_or_name():
     assert state_code("co") == state_code("Colorado") == state_code(" colorado ") == "CO"
     assert state_code("district of columbia") == "DC"
     assert state_code("") == state_code("XX") == state_code("Colorad") == ""
-    assert require_state("mt") == "MT" and require_state("") == ""
-    with pytest.raises(ValueError, match="unknown state 'Atlantis'"):
-        require_state("Atlantis")
 
 
 def test_a_guess_keeps_the_three_most_probable_states():
