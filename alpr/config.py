@@ -127,10 +127,11 @@ class ReaderConfig:
     # engine "cascade": a frame where the plate detector's reader reads a plate at least this confident
     # is done; any other is read again by PP-OCR's whole-frame text detection.
     accept_confidence: float = 0.9
-    # engine "cascade": a frame where the plate detector found no plate gets PP-OCR's whole-frame look
-    # only if the detector scored some box at least empty_gate_score, or PP-OCR's text detector finds a
-    # plate-shaped line on the frame shrunk to empty_gate_side px (a close-up plate); 0 = always.
-    empty_gate_score: float = 0.1
+    # engine "cascade": a box the plate detector scores at least near_score (below det_threshold) is a
+    # place PP-OCR looks again, like a weak plate. A frame where it found no plate gets PP-OCR's
+    # whole-frame look only if it scored some box at least near_score, or PP-OCR's text detector finds
+    # a plate-shaped line on the frame shrunk to empty_gate_side px (a close-up plate); 0 = always.
+    near_score: float = 0.1
     empty_gate_side: int = 384
     # engines "yolo" and "cascade": a plate box the detector scores at least this is read even where
     # the reading holds no digit (vanity plates); a weaker box needs a digit (badges, dealer names).
@@ -410,7 +411,7 @@ def validate(cfg: Config) -> Config:
                        "reader.det_threshold": cfg.reader.det_threshold,
                        "reader.accept_confidence": cfg.reader.accept_confidence,
                        "reader.vanity_score": cfg.reader.vanity_score,
-                       "reader.empty_gate_score": cfg.reader.empty_gate_score,
+                       "reader.near_score": cfg.reader.near_score,
                        "hits.state_min_confidence": cfg.hits.state_min_confidence}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}: must be within 0..1, got {value}")

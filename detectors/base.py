@@ -32,6 +32,9 @@ class ReaderResult:
     # The plate detector's best score for any box, kept or not: how nearly it saw a plate (0 where
     # no plate detector ran).
     top_score: float = 0.0
+    # Where the plate detector saw maybe a plate but none was read: boxes it scored below its
+    # threshold (down to the reader's near_score), and kept boxes that gave no reading.
+    unread: list[Box] = field(default_factory=list)
 
 
 class PlateReader(Protocol):

@@ -7,8 +7,10 @@ plate at least ``accept`` confident is done. Around each plate it read weakly PP
 (``window``: three plate widths and heights each way, at least 0.35 of the frame's; a window of three
 plates alone was too small for the text detector), and there only the text lines that reach into the
 weak plate's box, doubled: the window's other text is signs and stickers. A sure plate elsewhere in
-the frame does not spare a weak one its second look. Where it found none, PP-OCR reads the whole
-frame, unless the frame looks empty: the plate detector scored no box even ``gate_score`` (0.1) and
+the frame does not spare a weak one its second look, nor a place where the detector saw maybe a
+plate (a box scored at least ``gate_score``, 0.1, below its threshold) or read none in a box it kept.
+Where it found none, PP-OCR reads the whole frame, unless the frame looks empty: the plate detector
+scored no box even ``gate_score`` and
 the text detector finds no line shaped like a plate's on the frame shrunk to ``gate_side`` (384 px),
 where a plate too large for the plate detector still shows. An empty road then costs the plate
 detector and that small look, not the whole-frame look (figures in docs/experiments.md). The two sets of plates are merged. Both
@@ -46,7 +48,7 @@ class CascadeReader:
 
     def read(self, image: np.ndarray) -> ReaderResult:
         first = self.fast.read(image)
-        weak = [p for p in first.plates if p.confidence < self.accept]
+        weak = [p.box for p in first.plates if p.confidence < self.accept] + first.unread
         if first.plates and not weak:
             return first
         h, w = image.shape[:2]
@@ -54,7 +56,10 @@ class CascadeReader:
             return first
         # around a weak plate only the lines that reach into it are read again (doubled, for a box
         # the detector placed loosely): the window's other text is signs and stickers
-        looks = [(window(p.box, w, h), grown(p.box, FOCUS)) for p in weak] or [(Box(0, 0, w, h), None)]
+        if first.plates:
+            looks = [(window(box, w, h), grown(box, FOCUS)) for box in weak]
+        else:
+            looks = [(Box(0, 0, w, h), None)]
         timings, plates = dict(first.timings_ms), list(first.plates)
         for win, focus in looks:
             near = Box(focus.x - win.x, focus.y - win.y, focus.w, focus.h) if focus else None

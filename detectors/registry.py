@@ -97,11 +97,12 @@ def _plate_reader(cfg: Config, engine: str) -> tuple[PlateReader, PPOCRReader]:
             raise ConfigError(f"reader.detector_weights: no such file {weights} (train one with `alpr train detector`)")
         fast = YoloPPOCRReader(weights, cfg.reader.det_threshold, cfg.reader.min_confidence, cfg.reader.intra_op_threads,
                                recognizer(cfg), second_recognizer(cfg), cfg.reader.runtime, plate_format(cfg),
-                               cfg.reader.det_max_side, cfg.reader.plate_aspect, cfg.reader.vanity_score)
+                               cfg.reader.det_max_side, cfg.reader.plate_aspect, cfg.reader.vanity_score,
+                               cfg.reader.near_score if engine == "cascade" else 1.0)
         if engine == "yolo":
             return fast, fast.recognizer
         from detectors.cascade import CascadeReader
 
-        return (CascadeReader(fast, cfg.reader.accept_confidence, cfg.reader.empty_gate_score, cfg.reader.empty_gate_side),
+        return (CascadeReader(fast, cfg.reader.accept_confidence, cfg.reader.near_score, cfg.reader.empty_gate_side),
                 fast.recognizer)
     raise ConfigError(f"reader.engine: unknown engine {engine!r} (known: {', '.join(READERS)})")

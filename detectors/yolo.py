@@ -62,13 +62,15 @@ class YoloDetector:
         """(N x 4 boxes as x0, y0, x1, y1 in frame pixels, N scores), best first."""
         return self.detect(image)[:2]
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """The boxes and scores, and the best score of any box, kept or not."""
+    def detect(self, image: np.ndarray, near: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The boxes and scores; the boxes scored from ``near`` up to the threshold (near misses,
+        after the same suppression); and the best score of any box, kept or not."""
         canvas, r, left, top = letterbox(image, self.size)
         blob = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         pred = self.model(blob)[0].T  # (anchors, 4 + classes)
-        boxes, scores = decode(pred, r, left, top, image.shape[1], image.shape[0], self.threshold)
-        return boxes, scores, float(pred[:, 4:].max()) if len(pred) else 0.0
+        boxes, scores = decode(pred, r, left, top, image.shape[1], image.shape[0], min(near, self.threshold))
+        kept = scores >= self.threshold
+        return boxes[kept], scores[kept], boxes[~kept], float(pred[:, 4:].max()) if len(pred) else 0.0
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, int, int]:
@@ -108,9 +110,10 @@ class YoloPPOCRReader:
     def __init__(self, weights: Path | None = None, threshold: float = 0.25, min_confidence: float = 0.3,
                  threads: int = 1, recognizer: Path | None = None, second_recognizer: str | Path | None = PPOCR_V6_SMALL,
                  runtime: str = OPENVINO, plate_format: PlateFormat = PlateFormat(), det_max_side: int = 1280,
-                 plate_aspect: float = 2.0, vanity_score: float = 0.3):
+                 plate_aspect: float = 2.0, vanity_score: float = 0.3, near_score: float = 0.1):
         """``vanity_score``: a box scored at least this is a plate even where its reading holds no digit
-        (a vanity plate); a weaker one needs a digit, or it is taken for a badge or a dealer's name."""
+        (a vanity plate); a weaker one needs a digit, or it is taken for a badge or a dealer's name.
+        ``near_score``: a box scored at least this but below ``threshold`` is reported as unread."""
         self.detector = YoloDetector(weights or BUNDLED, threshold, threads, runtime)
         # Reads the crops; also a whole-frame reader of its own (``CascadeReader``), hence its settings.
         self.recognizer = PPOCRReader(det_max_side, min_confidence, threads, plate_aspect, recognizer, second_recognizer,
@@ -120,10 +123,11 @@ class YoloPPOCRReader:
         self.precision = self.detector.model.precision
         self.min_confidence = min_confidence
         self.vanity_score = vanity_score
+        self.near_score = near_score
 
     def read(self, image: np.ndarray) -> ReaderResult:
         t0 = time.perf_counter()
-        boxes, scores, top_score = self.detector.detect(image)
+        boxes, scores, near, top_score = self.detector.detect(image, self.near_score)
         t1 = time.perf_counter()
         h, w = image.shape[:2]
         crops = []
@@ -132,12 +136,14 @@ class YoloPPOCRReader:
             crops.append(image[cy0:cy1, cx0:cx1])
         t2 = time.perf_counter()
         plates: list[PlateText] = []
+        unread = [Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0)) for x0, y0, x1, y1 in near]
         for (x0, y0, x1, y1), score, crop in zip(boxes, scores, crops):
             if crop.shape[0] < 4 or crop.shape[1] < 4:
                 continue
             plausible = vanity_plausible if score >= self.vanity_score else plate_plausible
             readings = [(p, c) for p, c in self.recognizer.recognize(crop, plausible, (x1 - x0) / (y1 - y0)) if c >= self.min_confidence]
             if not readings:
+                unread.append(Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
                 continue
             (plate, conf), *others = readings
             box = Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
@@ -147,7 +153,7 @@ class YoloPPOCRReader:
         t3 = time.perf_counter()
         plates.sort(key=lambda p: (p.box.x, p.box.y))
         return ReaderResult(plates, {"detect": (t1 - t0) * 1000, "crop": (t2 - t1) * 1000, "ocr": (t3 - t2) * 1000},
-                            top_score)
+                            top_score, unread)
 
     def recognize(self, crop: np.ndarray) -> list[tuple[str, float]]:
         return self.recognizer.recognize(crop)

@@ -198,3 +198,25 @@ def test_cascade_spares_an_empty_road_the_whole_frame_look_but_not_a_close_up_pl
     result = cascade.read(close_up)
     assert looked == [(720, 1280, 3)]  # too large for the plate detector, found by the small text look
     assert [p.plate for p in result.plates] == [normalize(spec.printed)]
+
+
+def test_cascade_looks_where_the_detector_nearly_saw_a_plate_beside_a_sure_one(yolo_reader, monkeypatch):
+    """A plate scored below the detector's threshold, beside one it kept, is looked for again."""
+    from detectors.cascade import CascadeReader
+
+    frames = Simulator(SimulatorConfig(seed=8, width=1280, height=720, no_plate_ratio=0.0)).frames(realtime=False)
+    tiles = [cv2.resize(next(frames).image, (640, 360)) for _ in range(2)]
+    image = np.full((720, 1280, 3), 90, np.uint8)
+    image[:360, :640], image[360:, 640:] = tiles
+    low, high = sorted(yolo_reader.read(image).plates, key=lambda p: p.det_confidence)
+    assert low.det_confidence > 0.1
+    monkeypatch.setattr(yolo_reader.detector, "threshold", (low.det_confidence + high.det_confidence) / 2)
+    monkeypatch.setattr(yolo_reader, "near_score", 0.1)
+    fast = yolo_reader.read(image)
+    assert [p.plate for p in fast.plates] == [high.plate]
+    assert len(fast.unread) == 1 and iou(fast.unread[0], low.box) > 0.9  # reported, not read
+    looked = []
+    read_window = yolo_reader.recognizer.read
+    monkeypatch.setattr(yolo_reader.recognizer, "read", lambda img, focus=None: looked.append(focus) or read_window(img, focus))
+    found = CascadeReader(yolo_reader, accept=0.0).read(image)  # the kept plate is sure at any reading
+    assert len(looked) == 1 and low.plate in [p.plate for p in found.plates]
