@@ -141,7 +141,9 @@ def hotlists() -> Dashboard:
         .with_panel(stat.Panel().title("Hours since refresh (alert above 26)").unit("h").datasource(PROMETHEUS)
                     .height(6).span(12).with_target(prom("alpr_hotlist_age_seconds / 3600", "{{list_name}}")))
         .with_panel(series("Hits by list and match kind", "short",
-                           prom(f"sum by (list_name, match) (increase(alpr_hits_total[{rate}]))", "{{list_name}} {{match}}")))
+                           prom(f"sum by (list_name, match) (increase(alpr_hits_total[{rate}]))", "{{list_name}} {{match}}"),
+                           prom(f"sum by (list_name) (increase(alpr_hits_state_suppressed_total[{rate}])) or vector(0)",
+                                "{{list_name}} kept from dispatch: another state")))
         .with_panel(series("Hot-list lookup latency p95", "s", prom(
             f"histogram_quantile(0.95, sum by (le) (rate(alpr_stage_duration_seconds_bucket{{stage=\"hotlist\"}}[{rate}])))",
             "p95")))
