@@ -283,6 +283,7 @@ def cmd_train_state(cfg: Config, args: argparse.Namespace) -> int:
     import shlex
     import sys
 
+    from detectors.state_reader import BUNDLED
     from detectors.training import state_loop
 
     for flag, folder in {"--specimens": args.specimens, "--crops": args.crops}.items():
@@ -290,7 +291,7 @@ def cmd_train_state(cfg: Config, args: argparse.Namespace) -> int:
             say(f"{flag}: no such folder: {folder}")
             return 2
     _need("torch", "onnx")
-    out = Path(args.out)
+    out = Path(args.out) if args.out else BUNDLED
     result = state_loop.train(out, specimens=Path(args.specimens), crops=Path(args.crops) if args.crops else None,
                               minutes=args.minutes, lr=args.lr, batch_size=args.batch, label_smoothing=args.label_smoothing,
                               seed=args.seed, checkpoint=Path(args.checkpoint) if args.checkpoint else None, progress=say)
@@ -468,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--specimens", required=True, metavar="DIR", help="images with state.csv (file,state,design); "
                     "trained on the designs of the training share only")
     ts.add_argument("--crops", metavar="DIR", help="seg_and_ocr-layout real crops (column 2 the state); training share only")
-    ts.add_argument("--out", default="detectors/models/state_cnn_64x128.onnx", help="ONNX file to write (default: the bundled one)")
+    ts.add_argument("--out", help="ONNX file to write (default: the bundled model, detectors/models/)")
     ts.add_argument("--minutes", type=float, default=30.0, help="training time budget (default 30)")
     ts.add_argument("--checkpoint", metavar="FILE", help="save progress here and resume from it when it exists")
     ts.add_argument("--lr", type=float, default=2e-3)
