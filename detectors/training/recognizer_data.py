@@ -23,6 +23,7 @@ from detectors import ctc
 from detectors.evaluate import endtoend_labels
 from detectors.ppocr import CHAR_BAND, REC_MIN_RATIO, grow, joined_fragments, line_shape_ok, plate_box
 from detectors.splits import in_training_share
+from detectors.training.camera import noisy_jpeg
 
 if TYPE_CHECKING:
     from detectors.ppocr import PPOCRReader
@@ -239,13 +240,8 @@ def augment(image: np.ndarray, box: tuple[float, float, float, float], band: tup
     if rng.random() < 0.8:
         mean = f.mean()
         f = (f - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-40, 40)
-    if rng.random() < 0.2:
-        f = f + np.random.default_rng(rng.randrange(1 << 30)).normal(0, rng.uniform(2, 8), f.shape)
-    out = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.3:
-        _, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(30, 85)])
-        out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return out
+    return noisy_jpeg(f, rng, noise=(0.2, 8), jpeg=(0.3, 85))
+
 
 
 def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from alpr.domain.states import STATES, state_code
 from detectors.splits import in_training_share
 from detectors.state_reader import INPUT_HW, state_batch
+from detectors.training.camera import noisy_jpeg
 
 SPECIMEN_TRAIN_SHARE = 0.8  # of the designs; the rest is held out for `alpr eval --states`
 CROP_TRAIN_SHARE = 0.5  # of seg_and_ocr, the same split `alpr train recognizer` uses
@@ -135,13 +136,7 @@ def augment(image: np.ndarray, rng: random.Random) -> np.ndarray:
         f = (f - mean) * rng.uniform(0.6, 1.3) + mean + rng.uniform(-50, 40)
     if rng.random() < 0.3:
         f = 255.0 * (np.clip(f, 0, 255) / 255.0) ** rng.uniform(0.7, 1.5)
-    if rng.random() < 0.3:
-        f = f + np.random.default_rng(rng.randrange(1 << 30)).normal(0, rng.uniform(2, 10), f.shape)
-    out = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.4:
-        _, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(30, 90)])
-        out = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return out
+    return noisy_jpeg(f, rng, noise=(0.3, 10), jpeg=(0.4, 90))
 
 
 def batch(samples: Sequence[StateSample], rng: random.Random, train: bool) -> tuple[np.ndarray, np.ndarray]:
